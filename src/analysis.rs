@@ -1,0 +1,209 @@
+//! Text analysis shared by indexing and querying: one German analyzer for BM25, and the split of
+//! answers into sentences for the dense units and the excerpt a hit shows.
+//!
+//! The analyzer is the same function at index and query time — registering it under one name
+//! and building it in one place is what keeps the two from drifting apart.
+
+use std::ops::Range;
+
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    Token, TokenFilter, TokenStream, Tokenizer,
+};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Name under which [`german_analyzer`] is registered in the tantivy index.
+pub const GERMAN_ANALYZER: &str = "antwort_de";
+
+/// Lower-casing, German stop words, umlaut/ß folding, then the Snowball German stemmer.
+///
+/// Folding runs before stemming, as in Lucene's GermanAnalyzer, so that "Übersetzung",
+/// "Uebersetzung" and "Ubersetzung", or "Straße" and "Strasse", meet at one stem.
+pub fn german_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(48))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::new(Language::German).expect("tantivy ships German stop words"))
+        .filter(GermanFolding)
+        .filter(Stemmer::new(Language::German))
+        .build()
+}
+
+/// Analyzes `text` into its index terms, in order, duplicates kept.
+pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+/// Folds German spelling variants of lower-case text: ä/ö/ü → a/o/u, ß → ss, and the
+/// transliterations ae/oe → a/o and ue → u, except where the u follows a vowel or q ("neue",
+/// "Quelle", "Bauer" keep their e). The state machine of Lucene's GermanNormalizationFilter.
+pub fn fold_german(word: &str) -> String {
+    #[derive(PartialEq)]
+    enum State {
+        /// After a consonant or at the start.
+        Plain,
+        /// After a, o, or a u that may be the first half of a transliterated umlaut.
+        Umlaut,
+        /// After another vowel, where a following e belongs to its own syllable.
+        Vowel,
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut state = State::Plain;
+    for c in word.chars() {
+        let (replacement, next) = match c {
+            'a' | 'o' => (Some(c), State::Umlaut),
+            'u' if state == State::Plain => (Some(c), State::Umlaut),
+            'u' | 'i' | 'q' | 'y' => (Some(c), State::Vowel),
+            'e' if state == State::Umlaut => (None, State::Vowel),
+            'e' => (Some(c), State::Vowel),
+            'ä' => (Some('a'), State::Vowel),
+            'ö' => (Some('o'), State::Vowel),
+            'ü' => (Some('u'), State::Vowel),
+            'ß' => {
+                out.push('s');
+                (Some('s'), State::Plain)
+            }
+            _ => (Some(c), State::Plain),
+        };
+        out.extend(replacement);
+        state = next;
+    }
+    out
+}
+
+/// The [`fold_german`] step as a tantivy token filter.
+#[derive(Clone, Copy)]
+struct GermanFolding;
+
+impl TokenFilter for GermanFolding {
+    type Tokenizer<T: Tokenizer> = GermanFoldingTokenizer<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> GermanFoldingTokenizer<T> {
+        GermanFoldingTokenizer(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct GermanFoldingTokenizer<T>(T);
+
+impl<T: Tokenizer> Tokenizer for GermanFoldingTokenizer<T> {
+    type TokenStream<'a> = GermanFoldingStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        GermanFoldingStream(self.0.token_stream(text))
+    }
+}
+
+struct GermanFoldingStream<S>(S);
+
+impl<S: TokenStream> TokenStream for GermanFoldingStream<S> {
+    fn advance(&mut self) -> bool {
+        if !self.0.advance() {
+            return false;
+        }
+        let token = self.0.token_mut();
+        if token.text.contains(['ä', 'ö', 'ü', 'ß', 'e']) {
+            token.text = fold_german(&token.text);
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
+    }
+}
+
+/// Byte ranges of the sentences of `text`, trimmed, empty ones dropped.
+///
+/// Lines are hard boundaries (bullet points are sentences of their own); inside a line the
+/// Unicode sentence rules apply, with German abbreviations such as "z. B." or "bzw." kept whole.
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let mut pending: Option<Range<usize>> = None;
+        for (offset, piece) in line.split_sentence_bound_indices() {
+            let start = line_start + offset;
+            let range = match pending.take() {
+                Some(open) => open.start..start + piece.len(),
+                None => start..start + piece.len(),
+            };
+            if ends_with_abbreviation(&text[range.clone()]) {
+                pending = Some(range);
+            } else {
+                out.push(range);
+            }
+        }
+        out.extend(pending);
+        line_start += line.len();
+    }
+    out.into_iter()
+        .map(|r| trim_range(text, r))
+        .filter(|r| text[r.clone()].chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+/// Abbreviations after which the Unicode rules would wrongly end a sentence.
+fn ends_with_abbreviation(sentence: &str) -> bool {
+    const ABBREVIATIONS: [&str; 12] = [
+        "z.", "B.", "bzw.", "usw.", "d.", "h.", "ca.", "vs.", "u.", "a.", "etc.", "e.",
+    ];
+    let last = sentence.trim_end().rsplit(' ').next().unwrap_or("");
+    ABBREVIATIONS.contains(&last)
+}
+
+fn trim_range(text: &str, range: Range<usize>) -> Range<usize> {
+    let slice = &text[range.clone()];
+    let start = range.start + (slice.len() - slice.trim_start().len());
+    let end = range.start + slice.trim_end().len();
+    start..end.max(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze(text: &str) -> Vec<String> {
+        terms(&mut german_analyzer(), text)
+    }
+
+    #[test]
+    fn umlaut_and_eszett_spellings_meet() {
+        assert_eq!(analyze("Übersetzung"), analyze("Uebersetzung"));
+        assert_eq!(analyze("Straße"), analyze("Strasse"));
+        assert_eq!(analyze("größere Modelle"), analyze("groessere Modelle"));
+        assert_eq!(analyze("Vorstellungsgespräch"), analyze("Vorstellungsgespraech"));
+    }
+
+    #[test]
+    fn inflections_share_a_stem_and_stop_words_go() {
+        assert_eq!(analyze("Modelle"), analyze("Modells"));
+        assert_eq!(analyze("Was ist das Training"), analyze("Trainings"));
+    }
+
+    #[test]
+    fn diphthongs_keep_their_e() {
+        assert_eq!(fold_german("neue"), "neue");
+        assert_eq!(fold_german("quelle"), "quelle");
+        assert_eq!(fold_german("muell"), "mull");
+    }
+
+    #[test]
+    fn sentences_respect_lines_and_abbreviations() {
+        let text = "Erster Satz. Zweiter, z. B. mit Beispiel.\n- Punkt: eins\nLetzter";
+        let got: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            got,
+            ["Erster Satz.", "Zweiter, z. B. mit Beispiel.", "- Punkt: eins", "Letzter"]
+        );
+    }
+}

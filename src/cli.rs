@@ -1,0 +1,367 @@
+//! The command line: `antwort index` and `antwort ask`. Parsing, orchestration of the index's
+//! freshness, and output; the pipeline itself lives in the stage modules.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::corpus::{Corpus, CorpusSource};
+use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
+use crate::fusion::Fusion;
+use crate::index::{IndexDir, Staleness};
+use crate::search::{Answers, Mode, SearchOptions, Searcher};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "antwort",
+    version,
+    about = "Local semantic search for question-and-answer corpora (German and English)."
+)]
+pub struct Cli {
+    /// Index directory.
+    #[arg(long, global = true, env = "ANTWORT_INDEX", default_value = "index")]
+    pub index: PathBuf,
+    /// Directory with ONNX Runtime and the embedding model, as `scripts/fetch-models` fills it
+    /// [default: ~/.cache/antwort/models].
+    #[arg(long, global = true, env = MODEL_DIR_ENV)]
+    pub model_dir: Option<PathBuf>,
+    /// Threads for the embedding model.
+    #[arg(long, global = true, default_value_t = default_threads())]
+    pub threads: usize,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build the index for a corpus (the bundled one unless --corpus is given).
+    Index {
+        /// A corpus file: JSON Lines ({"id","question","answer"} or BEIR corpus.jsonl) or
+        /// Markdown with `## Question` headings.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+    },
+    /// Answer a question; builds or refreshes the index first when needed.
+    Ask(AskArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question, in German or English.
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    pub query: Option<String>,
+    /// Answer every line of FILE (one query per line) and print JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+    /// Number of answers.
+    #[arg(long, short = 'k', default_value_t = SearchOptions::DEFAULT_TOP_K)]
+    pub top_k: usize,
+    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    pub mode: Mode,
+    #[command(flatten)]
+    pub fusion: FusionArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FusionArgs {
+    /// Fusion method for --mode hybrid.
+    #[arg(long, value_enum, default_value_t = FusionMethod::Rrf)]
+    pub fusion: FusionMethod,
+    /// RRF's k.
+    #[arg(long, default_value_t = Fusion::DEFAULT_RRF_K)]
+    pub rrf_k: f32,
+    /// Weight of the dense arm in convex fusion, in [0, 1].
+    #[arg(long, default_value_t = Fusion::DEFAULT_ALPHA)]
+    pub alpha: f32,
+    /// Weigh both arms the same for every query instead of by how much of the query BM25 sees.
+    #[arg(long)]
+    pub fixed_weights: bool,
+    /// Candidates per arm before fusion [default: max(5 x top-k, 50)].
+    #[arg(long)]
+    pub depth: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FusionMethod {
+    Rrf,
+    Convex,
+}
+
+impl FusionArgs {
+    pub fn fusion(&self) -> anyhow::Result<Fusion> {
+        let adaptive = !self.fixed_weights;
+        if !(self.rrf_k > 0.0) {
+            bail!("--rrf-k must be positive, got {}", self.rrf_k);
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            bail!("--alpha must be between 0 and 1, got {}", self.alpha);
+        }
+        let fusion = match self.fusion {
+            FusionMethod::Rrf => Fusion::Rrf { k: self.rrf_k, adaptive },
+            FusionMethod::Convex => Fusion::Convex { alpha: self.alpha, adaptive },
+        };
+        Ok(fusion)
+    }
+
+    pub fn options(&self, mode: Mode, top_k: usize) -> anyhow::Result<SearchOptions> {
+        if top_k == 0 {
+            bail!("--top-k must be at least 1");
+        }
+        let mut options = SearchOptions::new(mode, top_k, self.fusion()?);
+        if let Some(depth) = self.depth {
+            options.depth = depth.max(top_k);
+        }
+        Ok(options)
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Index { corpus } => index(&cli, corpus.as_deref()),
+        Command::Ask(args) => ask(&cli, args),
+    }
+}
+
+fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
+    let source = corpus_path.map_or(CorpusSource::Bundled, |p| CorpusSource::File(p.to_path_buf()));
+    let corpus = Corpus::load(&source).context("nothing was indexed")?;
+    let models = ModelFiles::locate(cli.model_dir.as_deref())?;
+    let mut embedder = Embedder::load(&models, cli.threads)?;
+    build(cli, &corpus, &source, &models, &mut embedder)?;
+    Ok(())
+}
+
+fn build(
+    cli: &Cli,
+    corpus: &Corpus,
+    source: &CorpusSource,
+    models: &ModelFiles,
+    embedder: &mut Embedder,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let progress = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} units, {eta} left")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_message(format!("embedding {} pairs", corpus.len()));
+    let manifest = IndexDir::new(&cli.index)
+        .build(corpus, source, models, embedder, &progress)
+        .with_context(|| format!("index at {} left as it was", cli.index.display()))?;
+    progress.finish_and_clear();
+    eprintln!(
+        "indexed {} Q&A pairs ({} units) from {source} into {} in {:.1} s",
+        manifest.documents,
+        manifest.units,
+        cli.index.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Opens the index for querying, building or rebuilding it first when it is missing or stale.
+pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
+    let dir = IndexDir::new(&cli.index);
+    let manifest = dir.manifest()?;
+    let source = manifest
+        .as_ref()
+        .map_or(CorpusSource::Bundled, |m| m.corpus_source.clone());
+    // BM25 over an existing index needs no model; everything else does.
+    let models = match ModelFiles::locate(cli.model_dir.as_deref()) {
+        Ok(models) => Some(models),
+        Err(_) if manifest.is_some() && !mode.needs_embedder() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut embedder = None;
+    if let Some(models) = &models {
+        if let Some(reason) = staleness(&dir, &source, models)? {
+            let corpus = Corpus::load(&source)?;
+            eprintln!("antwort: {reason}; building the index in {}", cli.index.display());
+            let mut loaded = Embedder::load(models, cli.threads)?;
+            build(cli, &corpus, &source, models, &mut loaded)?;
+            embedder = Some(loaded);
+        }
+    }
+    // The model takes longest to load; the index opens meanwhile.
+    let (index, embedder) = std::thread::scope(|scope| {
+        let loading = (embedder.is_none() && mode.needs_embedder()).then(|| {
+            let models = models.as_ref().expect("dense modes located the models");
+            scope.spawn(|| Embedder::load(models, cli.threads))
+        });
+        let index = dir.open();
+        let embedder = match loading {
+            Some(handle) => Some(handle.join().expect("model loading does not panic")?),
+            None => embedder,
+        };
+        anyhow::Ok((index?, embedder))
+    })?;
+    Ok(Searcher::new(index, embedder))
+}
+
+/// Why the index must be rebuilt before answering, if it must. A corpus file that no longer
+/// loads is reported and the existing index kept: better old answers than none.
+fn staleness(
+    dir: &IndexDir,
+    source: &CorpusSource,
+    models: &ModelFiles,
+) -> anyhow::Result<Option<Staleness>> {
+    let corpus = match Corpus::load(source) {
+        Ok(corpus) => corpus,
+        Err(e) if dir.manifest()?.is_some() => {
+            eprintln!("antwort: warning: cannot re-read the corpus ({e}); answering from the existing index");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(dir.staleness(&corpus, models.model_checksum())?)
+}
+
+fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
+    let options = args.fusion.options(args.mode, args.top_k)?;
+    let queries = match (&args.query, &args.batch) {
+        (Some(query), _) => vec![query.clone()],
+        (None, Some(path)) => read_batch(path)?,
+        (None, None) => unreachable!("clap requires a query or --batch"),
+    };
+    if queries.iter().any(|q| q.trim().is_empty()) {
+        bail!("the query is empty; ask a question, e.g. antwort ask \"Was ist LoRA?\"");
+    }
+    let mut searcher = open_searcher(cli, args.mode)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for query in &queries {
+        let answers = searcher.search(query, &options)?;
+        let report = Report::new(searcher.corpus(), query, &options, &answers);
+        if args.json || args.batch.is_some() {
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+        } else {
+            report.write_text(&mut out, std::io::stdout().is_terminal())?;
+        }
+    }
+    Ok(())
+}
+
+fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open batch file {}", path.display()))?;
+    let mut queries = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        if !line.trim().is_empty() {
+            queries.push(line.trim().to_string());
+        }
+    }
+    if queries.is_empty() {
+        bail!("{}: no queries (one query per line)", path.display());
+    }
+    Ok(queries)
+}
+
+/// One query's answers as printed: the JSON shape, and the text rendering of the same data.
+#[derive(Serialize)]
+pub struct Report<'a> {
+    pub query: &'a str,
+    pub mode: &'static str,
+    pub fusion: String,
+    pub results: Vec<ReportHit<'a>>,
+    pub timings_ms: crate::search::Timings,
+}
+
+#[derive(Serialize)]
+pub struct ReportHit<'a> {
+    pub rank: usize,
+    pub id: &'a str,
+    pub section: &'a str,
+    pub question: &'a str,
+    pub answer: &'a str,
+    pub score: f32,
+    pub excerpt: &'a str,
+    /// Byte offsets of the excerpt in `answer`, end exclusive.
+    pub excerpt_byte_range: [usize; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25_rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_rank: Option<usize>,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(corpus: &'a Corpus, query: &'a str, options: &SearchOptions, answers: &Answers) -> Self {
+        let results = answers
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, hit)| {
+                let pair = corpus.get(hit.doc);
+                ReportHit {
+                    rank: i + 1,
+                    id: &pair.id,
+                    section: &pair.section,
+                    question: &pair.question,
+                    answer: &pair.answer,
+                    score: hit.score,
+                    excerpt: &pair.answer[hit.excerpt.clone()],
+                    excerpt_byte_range: [hit.excerpt.start, hit.excerpt.end],
+                    bm25_rank: hit.lexical.map(|a| a.rank),
+                    dense_rank: hit.dense.map(|a| a.rank),
+                }
+            })
+            .collect();
+        Report {
+            query,
+            mode: options.mode.name(),
+            fusion: options.fusion.to_string(),
+            results,
+            timings_ms: answers.timings,
+        }
+    }
+
+    fn write_text(&self, out: &mut impl Write, colour: bool) -> std::io::Result<()> {
+        let (bold, dim, reset) = if colour {
+            ("\x1b[1m", "\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "", "")
+        };
+        if self.results.is_empty() {
+            writeln!(out, "no answer found for \"{}\"", self.query)?;
+        }
+        for hit in &self.results {
+            let title = if hit.question.is_empty() { hit.id } else { hit.question };
+            writeln!(out, "{}. {bold}{title}{reset}", hit.rank)?;
+            writeln!(
+                out,
+                "   {dim}{} · {} · score {:.4}{reset}",
+                hit.id,
+                if hit.section.is_empty() { "-" } else { hit.section },
+                hit.score
+            )?;
+            writeln!(out, "   {}", clip(hit.excerpt, 300))?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// At most `max` characters of `text`, cut at a word boundary, with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{cut} …")
+}

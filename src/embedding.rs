@@ -1,0 +1,225 @@
+//! The embedding stage: multilingual-e5-small through fastembed, on an ONNX Runtime library that
+//! is loaded at run time from the model directory `scripts/fetch-models` fills from PyPI.
+//!
+//! Everything that can be missing or wrong on a user's machine (the directory, a file, the
+//! library, its version) comes back as [`Error::Model`] naming the command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use indicatif::ProgressBar;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Environment variable naming the model directory.
+pub const MODEL_DIR_ENV: &str = "ANTWORT_MODEL_DIR";
+/// The command that fetches and prepares the models.
+pub const FETCH_COMMAND: &str = "scripts/fetch-models";
+/// ONNX Runtime inside the model directory.
+pub const ORT_LIBRARY: &str = "lib/libonnxruntime.so.1.31.0";
+/// The embedding model's files inside the model directory.
+pub const MODEL_SUBDIR: &str = "multilingual-e5-small";
+
+/// e5 was trained with these prefixes; without them its quality drops markedly.
+const QUERY_PREFIX: &str = "query: ";
+const PASSAGE_PREFIX: &str = "passage: ";
+
+/// Longest input in tokens; e5-small's position table ends here.
+const MAX_TOKENS: usize = 512;
+
+/// Passages embedded per ONNX run. Batches are formed from length-sorted texts, so a larger
+/// batch costs little padding; 16 keeps the attention matrices in cache on two cores.
+const PASSAGE_BATCH: usize = 16;
+
+/// A model directory as `scripts/fetch-models` leaves it: `manifest.json` lists every file with
+/// its SHA-256, which is how the index learns which model built it without hashing 68 MB.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    root: PathBuf,
+    manifest: ModelManifest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ModelManifest {
+    model_id: String,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+impl ModelFiles {
+    /// `$XDG_CACHE_HOME/antwort/models`, else `~/.cache/antwort/models`: shared by every
+    /// checkout on the machine, so the models are fetched once.
+    pub fn default_dir() -> PathBuf {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"));
+        cache.join("antwort").join("models")
+    }
+
+    /// Finds the model files in `dir`, or in [`ModelFiles::default_dir`].
+    pub fn locate(dir: Option<&Path>) -> Result<ModelFiles> {
+        let root = dir.map_or_else(Self::default_dir, Path::to_path_buf);
+        let manifest_path = root.join("manifest.json");
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::Model {
+            message: format!(
+                "no embedding model in {} ({}: {e})",
+                root.display(),
+                manifest_path.display()
+            ),
+            fix: fetch_hint(&root),
+        })?;
+        let manifest: ModelManifest = serde_json::from_str(&text).map_err(|e| Error::Model {
+            message: format!("{} is damaged: {e}", manifest_path.display()),
+            fix: fetch_hint(&root),
+        })?;
+        let files = ModelFiles { root, manifest };
+        for relative in [ORT_LIBRARY, &files.model_file()] {
+            if !files.manifest.files.contains_key(relative) || !files.root.join(relative).is_file()
+            {
+                return Err(Error::Model {
+                    message: format!("{} is missing", files.root.join(relative).display()),
+                    fix: fetch_hint(&files.root),
+                });
+            }
+        }
+        Ok(files)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Human-readable id of the embedding model.
+    pub fn model_id(&self) -> &str {
+        &self.manifest.model_id
+    }
+
+    /// SHA-256 of the embedding model's weights, as recorded when they were fetched.
+    pub fn model_checksum(&self) -> &str {
+        &self.manifest.files[&self.model_file()]
+    }
+
+    fn model_file(&self) -> String {
+        format!("{MODEL_SUBDIR}/model.onnx")
+    }
+
+    fn model_dir(&self) -> PathBuf {
+        self.root.join(MODEL_SUBDIR)
+    }
+}
+
+fn fetch_hint(root: &Path) -> String {
+    if root == ModelFiles::default_dir() {
+        format!("run `{FETCH_COMMAND}` (fetches ONNX Runtime and multilingual-e5-small from PyPI)")
+    } else {
+        format!(
+            "run `{FETCH_COMMAND} {}`, or point --model-dir / {MODEL_DIR_ENV} at a directory it filled",
+            root.display()
+        )
+    }
+}
+
+/// ONNX Runtime allows one environment per process; every embedder shares it.
+fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
+    static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> =
+        OnceLock::new();
+    let library = files.root.join(ORT_LIBRARY);
+    ENVIRONMENT
+        .get_or_init(|| {
+            let builder = ort::init_from(&library).map_err(|e| e.to_string())?;
+            builder
+                .with_name("antwort")
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| Error::Model {
+            message: format!("cannot load ONNX Runtime from {}: {e}", library.display()),
+            fix: fetch_hint(&files.root),
+        })
+}
+
+/// A loaded embedding model.
+pub struct Embedder {
+    model: TextEmbedding,
+}
+
+impl Embedder {
+    /// Loads ONNX Runtime and the model; takes about a second, most of it the tokenizer.
+    pub fn load(files: &ModelFiles, threads: usize) -> Result<Embedder> {
+        let environment = ort_environment(files)?;
+        let dir = files.model_dir();
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| Error::Model {
+                message: format!("cannot read {}: {e}", dir.join(name).display()),
+                fix: fetch_hint(&files.root),
+            })
+        };
+        let tokenizer = TokenizerFiles {
+            tokenizer_file: read("tokenizer.json")?,
+            config_file: read("config.json")?,
+            special_tokens_map_file: read("special_tokens_map.json")?,
+            tokenizer_config_file: read("tokenizer_config.json")?,
+        };
+        let model = UserDefinedEmbeddingModel::new(read("model.onnx")?, tokenizer)
+            .with_pooling(Pooling::Mean);
+        let options = InitOptionsUserDefined::new()
+            .with_max_length(MAX_TOKENS)
+            .with_intra_threads(threads.max(1))
+            .with_environment(environment);
+        let model = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
+            Error::Model {
+                message: format!("cannot load the embedding model from {}: {e}", dir.display()),
+                fix: fetch_hint(&files.root),
+            }
+        })?;
+        Ok(Embedder { model })
+    }
+
+    /// The unit-length embedding of a search query.
+    pub fn embed_query(&mut self, query: &str) -> Result<Vec<f32>> {
+        let text = format!("{QUERY_PREFIX}{query}");
+        let mut out = self.run(&[text], 1)?;
+        Ok(out.pop().expect("one input gives one embedding"))
+    }
+
+    /// Unit-length embeddings of passages, in input order.
+    ///
+    /// Texts are embedded in order of length so that each batch pads to about its own length:
+    /// on two cores, padding a short sentence to the longest answer would cost more than the
+    /// sentence itself.
+    pub fn embed_passages(&mut self, texts: &[&str], progress: &ProgressBar) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        progress.set_length(texts.len() as u64);
+        for batch in order.chunks(PASSAGE_BATCH) {
+            let inputs: Vec<String> = batch
+                .iter()
+                .map(|&i| format!("{PASSAGE_PREFIX}{}", texts[i]))
+                .collect();
+            let vectors = self.run(&inputs, batch.len())?;
+            for (&i, vector) in batch.iter().zip(vectors) {
+                out[i] = vector;
+            }
+            progress.inc(batch.len() as u64);
+        }
+        Ok(out)
+    }
+
+    fn run(&mut self, inputs: &[String], batch: usize) -> Result<Vec<Vec<f32>>> {
+        self.model
+            .embed(inputs, Some(batch))
+            .map_err(|e| Error::Embedding(e.to_string()))
+    }
+}
+
+/// Dot product; embeddings are unit length, so this is their cosine similarity.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,243 @@
+//! The fusion stage: two ranked lists of Q&A pairs, one from BM25 and one from the embeddings,
+//! become one, per pair (never per unit: keys of different grain would silently not meet).
+//!
+//! Both classic methods are here: reciprocal rank fusion and a convex combination of min-max
+//! normalised scores. Either can weigh the lexical list by how informative BM25 is for this
+//! query ([`lexical_weight`]): for an English question over German answers BM25 sees little of
+//! the query, and a fixed fusion would let its noise drag the dense list down.
+
+use serde::{Deserialize, Serialize};
+
+/// How two ranked lists become one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum Fusion {
+    /// `Σ w / (k + rank)`; k = 60 in the original paper.
+    Rrf { k: f32, adaptive: bool },
+    /// `alpha · dense + (1 - alpha) · w · bm25`, each min-max normalised over the candidates.
+    Convex { alpha: f32, adaptive: bool },
+}
+
+impl Fusion {
+    pub const DEFAULT_RRF_K: f32 = 60.0;
+    pub const DEFAULT_ALPHA: f32 = 0.5;
+
+    pub fn is_adaptive(&self) -> bool {
+        match *self {
+            Fusion::Rrf { adaptive, .. } | Fusion::Convex { adaptive, .. } => adaptive,
+        }
+    }
+}
+
+impl std::fmt::Display for Fusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let adaptive = if self.is_adaptive() { "adaptive " } else { "" };
+        match self {
+            Fusion::Rrf { k, .. } => write!(f, "{adaptive}rrf(k={k})"),
+            Fusion::Convex { alpha, .. } => write!(f, "{adaptive}convex(alpha={alpha})"),
+        }
+    }
+}
+
+/// A pair's place in one arm's list.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ArmRank {
+    /// 1-based.
+    pub rank: usize,
+    pub score: f32,
+}
+
+/// A pair after fusion, with where each arm had put it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fused {
+    pub doc: usize,
+    pub score: f32,
+    pub lexical: Option<ArmRank>,
+    pub dense: Option<ArmRank>,
+}
+
+/// Weight of the lexical arm for a query whose terms the corpus covers to `coverage`
+/// (see [`crate::lexical::LexicalResult::coverage`]).
+///
+/// Linear: a query whose every term occurs in the corpus keeps full weight, one the corpus
+/// never heard of gets none, and a mixed-language query sits in between.
+pub fn lexical_weight(coverage: f32) -> f32 {
+    coverage.clamp(0.0, 1.0)
+}
+
+/// The two retrievers fusion combines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    Lexical,
+    Dense,
+}
+
+/// One arm's list as fused hits, unchanged: what a single-retriever mode returns.
+pub fn single_arm(list: &[(usize, f32)], arm: Arm) -> Vec<Fused> {
+    list.iter()
+        .enumerate()
+        .map(|(i, &(doc, score))| {
+            let rank = Some(ArmRank { rank: i + 1, score });
+            Fused {
+                doc,
+                score,
+                lexical: rank.filter(|_| arm == Arm::Lexical),
+                dense: rank.filter(|_| arm == Arm::Dense),
+            }
+        })
+        .collect()
+}
+
+/// Fuses ranked `(doc, score)` lists, each best first, into one list best first.
+pub fn fuse(
+    method: Fusion,
+    lexical: &[(usize, f32)],
+    dense: &[(usize, f32)],
+    coverage: f32,
+) -> Vec<Fused> {
+    let weight = if method.is_adaptive() {
+        lexical_weight(coverage)
+    } else {
+        1.0
+    };
+    let mut fused: Vec<Fused> = Vec::with_capacity(lexical.len() + dense.len());
+    let mut slot_of = std::collections::HashMap::with_capacity(lexical.len() + dense.len());
+    for (list, arm) in [(lexical, Arm::Lexical), (dense, Arm::Dense)] {
+        for (i, &(doc, score)) in list.iter().enumerate() {
+            let slot = *slot_of.entry(doc).or_insert_with(|| {
+                fused.push(Fused {
+                    doc,
+                    score: 0.0,
+                    lexical: None,
+                    dense: None,
+                });
+                fused.len() - 1
+            });
+            let rank = Some(ArmRank { rank: i + 1, score });
+            match arm {
+                Arm::Lexical => fused[slot].lexical = rank,
+                Arm::Dense => fused[slot].dense = rank,
+            }
+        }
+    }
+    match method {
+        Fusion::Rrf { k, .. } => {
+            let rrf = |arm: Option<ArmRank>| arm.map_or(0.0, |a| 1.0 / (k + a.rank as f32));
+            for hit in &mut fused {
+                hit.score = weight * rrf(hit.lexical) + rrf(hit.dense);
+            }
+        }
+        Fusion::Convex { alpha, .. } => {
+            let lexical_norm = MinMax::of(lexical);
+            let dense_norm = MinMax::of(dense);
+            for hit in &mut fused {
+                let l = hit.lexical.map_or(0.0, |a| lexical_norm.apply(a.score));
+                let d = hit.dense.map_or(0.0, |a| dense_norm.apply(a.score));
+                hit.score = alpha * d + (1.0 - alpha) * weight * l;
+            }
+        }
+    }
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc)));
+    fused
+}
+
+/// Per-query min-max normalisation onto [0, 1]; a list whose scores are all equal maps to 1.
+struct MinMax {
+    min: f32,
+    span: f32,
+}
+
+impl MinMax {
+    fn of(list: &[(usize, f32)]) -> MinMax {
+        let (min, max) = list
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
+                (lo.min(s), hi.max(s))
+            });
+        MinMax {
+            min,
+            span: max - min,
+        }
+    }
+
+    fn apply(&self, score: f32) -> f32 {
+        if self.span > f32::EPSILON {
+            (score - self.min) / self.span
+        } else {
+            1.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const RRF: Fusion = Fusion::Rrf {
+        k: 60.0,
+        adaptive: false,
+    };
+
+    fn docs(fused: &[Fused]) -> Vec<usize> {
+        fused.iter().map(|f| f.doc).collect()
+    }
+
+    #[test]
+    fn rrf_adds_reciprocal_ranks() {
+        let fused = fuse(RRF, &[(1, 9.0), (2, 5.0)], &[(2, 0.9), (3, 0.8)], 1.0);
+        assert_eq!(docs(&fused), [2, 1, 3]);
+        assert!((fused[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert_eq!(fused[0].lexical, Some(ArmRank { rank: 2, score: 5.0 }));
+    }
+
+    #[test]
+    fn adaptive_fusion_ignores_a_blind_lexical_arm() {
+        let lexical = [(7, 3.0), (8, 2.0)];
+        let dense = [(1, 0.9), (7, 0.5), (8, 0.4)];
+        for method in [
+            Fusion::Rrf { k: 60.0, adaptive: true },
+            Fusion::Convex { alpha: 0.5, adaptive: true },
+        ] {
+            assert_eq!(docs(&fuse(method, &lexical, &dense, 0.0)), [1, 7, 8], "{method}");
+            assert_eq!(fuse(method, &lexical, &dense, 1.0)[0].doc, 7, "{method}");
+        }
+    }
+
+    #[test]
+    fn convex_normalises_each_arm() {
+        let method = Fusion::Convex { alpha: 0.5, adaptive: false };
+        let fused = fuse(method, &[(1, 20.0), (2, 10.0)], &[(2, 0.9), (1, 0.7)], 1.0);
+        assert!((fused[0].score - 0.5).abs() < 1e-6 && (fused[1].score - 0.5).abs() < 1e-6);
+    }
+
+    proptest! {
+        /// Fusion keeps every candidate exactly once, and with one arm empty it is that arm.
+        #[test]
+        fn fusion_is_a_permutation_of_the_union(
+            lexical in proptest::collection::vec(0usize..50, 0..20),
+            dense in proptest::collection::vec(0usize..50, 0..20),
+            alpha in 0.05f32..1.0,
+            coverage in 0.0f32..1.0,
+        ) {
+            let rank = |ids: &[usize]| -> Vec<(usize, f32)> {
+                let mut seen = std::collections::BTreeSet::new();
+                ids.iter().filter(|d| seen.insert(**d)).enumerate()
+                    .map(|(i, &d)| (d, 100.0 - i as f32)).collect()
+            };
+            let (l, d) = (rank(&lexical), rank(&dense));
+            for method in [RRF, Fusion::Convex { alpha, adaptive: true }] {
+                let fused = fuse(method, &l, &d, coverage);
+                let mut got = docs(&fused);
+                got.sort();
+                let mut want: Vec<usize> = l.iter().chain(&d).map(|x| x.0).collect();
+                want.sort();
+                want.dedup();
+                prop_assert_eq!(got, want);
+                if l.is_empty() {
+                    prop_assert_eq!(docs(&fused), d.iter().map(|x| x.0).collect::<Vec<_>>());
+                }
+            }
+        }
+    }
+}

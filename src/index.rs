@@ -1,0 +1,313 @@
+//! The index on disk: one directory holding generations of built indexes and a `CURRENT` file
+//! naming the live one.
+//!
+//! ```text
+//! index/
+//!   CURRENT              name of the live generation, replaced atomically
+//!   gen-<id>/
+//!     manifest.json      format version, corpus and model checksums, counts
+//!     corpus.jsonl       the pairs as indexed, so answers show even if the source moves
+//!     lexical/           tantivy
+//!     vectors/           units.json + hnsw_rs graph
+//! ```
+//!
+//! A build writes a whole generation into a temporary directory, renames it into place, and
+//! only then points `CURRENT` at it with an atomic rename: an interrupted or failed build leaves
+//! the previous index exactly as it was.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::{Corpus, CorpusSource, QaPair};
+use crate::embedding::{Embedder, ModelFiles};
+use crate::error::{Error, IoContext, Result};
+use crate::lexical::LexicalIndex;
+use crate::vector::{self, VectorIndex};
+
+/// Bumped whenever the on-disk layout or the analysis changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CURRENT: &str = "CURRENT";
+const MANIFEST: &str = "manifest.json";
+const CORPUS: &str = "corpus.jsonl";
+const LEXICAL: &str = "lexical";
+const VECTORS: &str = "vectors";
+const BUILD_PREFIX: &str = ".build-";
+
+/// What an index was built from; compared with the present to tell whether it is stale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub antwort_version: String,
+    pub corpus_source: CorpusSource,
+    pub corpus_checksum: String,
+    pub documents: usize,
+    pub units: usize,
+    pub model_id: String,
+    pub model_checksum: String,
+    pub built_at_unix: u64,
+}
+
+/// Why an index cannot be used as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Staleness {
+    Missing,
+    FormatChanged { found: u32 },
+    CorpusChanged,
+    ModelChanged,
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Staleness::Missing => f.write_str("there is no index yet"),
+            Staleness::FormatChanged { found } => write!(
+                f,
+                "the index has format {found}, this antwort reads format {FORMAT_VERSION}"
+            ),
+            Staleness::CorpusChanged => f.write_str("the corpus changed since it was indexed"),
+            Staleness::ModelChanged => {
+                f.write_str("the embedding model changed since the index was built")
+            }
+        }
+    }
+}
+
+/// A built index, loaded.
+pub struct Index {
+    pub manifest: Manifest,
+    pub corpus: Corpus,
+    pub lexical: LexicalIndex,
+    pub vectors: VectorIndex,
+}
+
+/// The directory that holds an index's generations.
+#[derive(Debug, Clone)]
+pub struct IndexDir {
+    root: PathBuf,
+}
+
+impl IndexDir {
+    pub fn new(root: impl Into<PathBuf>) -> IndexDir {
+        IndexDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The live generation, if there is one.
+    fn current(&self) -> Option<PathBuf> {
+        let name = std::fs::read_to_string(self.root.join(CURRENT)).ok()?;
+        let dir = self.root.join(name.trim());
+        dir.is_dir().then_some(dir)
+    }
+
+    /// The live generation's manifest, if there is one.
+    pub fn manifest(&self) -> Result<Option<Manifest>> {
+        let Some(dir) = self.current() else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(dir.join(MANIFEST))
+            .context(|| format!("cannot read {}", dir.join(MANIFEST).display()))?;
+        let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::index(&dir, format!("manifest is damaged ({e}); rebuild with `antwort index`"))
+        })?;
+        Ok(Some(manifest))
+    }
+
+    /// Whether the live index was built from this corpus and model by this format.
+    pub fn staleness(
+        &self,
+        corpus: &Corpus,
+        model_checksum: &str,
+    ) -> Result<Option<Staleness>> {
+        let Some(manifest) = self.manifest()? else {
+            return Ok(Some(Staleness::Missing));
+        };
+        Ok(if manifest.format_version != FORMAT_VERSION {
+            Some(Staleness::FormatChanged {
+                found: manifest.format_version,
+            })
+        } else if manifest.corpus_checksum != corpus.checksum() {
+            Some(Staleness::CorpusChanged)
+        } else if manifest.model_checksum != model_checksum {
+            Some(Staleness::ModelChanged)
+        } else {
+            None
+        })
+    }
+
+    /// Opens the live generation.
+    pub fn open(&self) -> Result<Index> {
+        let dir = self.current().ok_or_else(|| {
+            Error::index(&self.root, "no index here; build one with `antwort index`")
+        })?;
+        let manifest = self
+            .manifest()?
+            .ok_or_else(|| Error::index(&dir, "the index disappeared while opening it"))?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(Error::index(
+                &dir,
+                format!(
+                    "{}; rebuild it with `antwort index`",
+                    Staleness::FormatChanged {
+                        found: manifest.format_version
+                    }
+                ),
+            ));
+        }
+        let corpus = read_indexed_corpus(&dir.join(CORPUS))?;
+        let lexical = LexicalIndex::open(&dir.join(LEXICAL))?;
+        let vectors = VectorIndex::load(&dir.join(VECTORS))?;
+        if corpus.len() != manifest.documents || vectors.len() != manifest.units {
+            return Err(Error::index(
+                &dir,
+                "its parts disagree with the manifest; rebuild it with `antwort index`",
+            ));
+        }
+        Ok(Index {
+            manifest,
+            corpus,
+            lexical,
+            vectors,
+        })
+    }
+
+    /// Builds a new generation for `corpus` and makes it the live one.
+    pub fn build(
+        &self,
+        corpus: &Corpus,
+        source: &CorpusSource,
+        models: &ModelFiles,
+        embedder: &mut Embedder,
+        progress: &ProgressBar,
+    ) -> Result<Manifest> {
+        std::fs::create_dir_all(&self.root)
+            .context(|| format!("cannot create index directory {}", self.root.display()))?;
+        self.remove_abandoned_builds();
+        let staging = tempfile::Builder::new()
+            .prefix(BUILD_PREFIX)
+            .tempdir_in(&self.root)
+            .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
+        let manifest = write_generation(staging.path(), corpus, source, models, embedder, progress)?;
+
+        let name = format!("gen-{}", unique_stamp());
+        let generation = self.root.join(&name);
+        std::fs::rename(staging.keep(), &generation)
+            .context(|| format!("cannot move the new index to {}", generation.display()))?;
+        let mut pointer = tempfile::NamedTempFile::new_in(&self.root)
+            .context(|| format!("cannot write in {}", self.root.display()))?;
+        pointer
+            .write_all(name.as_bytes())
+            .and_then(|()| pointer.as_file().sync_all())
+            .context(|| "cannot write the CURRENT pointer".to_string())?;
+        pointer
+            .persist(self.root.join(CURRENT))
+            .map_err(|e| e.error)
+            .context(|| "cannot switch CURRENT to the new index".to_string())?;
+        self.remove_old_generations(&name);
+        Ok(manifest)
+    }
+
+    /// Generations other than the live one are dead once `CURRENT` moved. Removal is best
+    /// effort: a reader that opened one keeps its files until it closes them.
+    fn remove_old_generations(&self, live: &str) {
+        for entry in self.entries() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("gen-") && name != live {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    /// Build directories left by a killed build; an hour old means nobody is writing them.
+    fn remove_abandoned_builds(&self) {
+        for entry in self.entries() {
+            let abandoned = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if entry.file_name().to_string_lossy().starts_with(BUILD_PREFIX) && abandoned {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    fn entries(&self) -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(&self.root)
+            .map(|rd| rd.flatten().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn write_generation(
+    dir: &Path,
+    corpus: &Corpus,
+    source: &CorpusSource,
+    models: &ModelFiles,
+    embedder: &mut Embedder,
+    progress: &ProgressBar,
+) -> Result<Manifest> {
+    let mut lines = Vec::new();
+    for pair in corpus.pairs() {
+        serde_json::to_writer(&mut lines, pair).expect("pairs serialize");
+        lines.push(b'\n');
+    }
+    std::fs::write(dir.join(CORPUS), lines).context(|| "cannot write corpus.jsonl".to_string())?;
+
+    let lexical_dir = dir.join(LEXICAL);
+    std::fs::create_dir(&lexical_dir).context(|| "cannot create lexical/".to_string())?;
+    LexicalIndex::build(&lexical_dir, corpus)?;
+
+    let units = vector::units_of(corpus);
+    let texts: Vec<&str> = units.iter().map(|u| u.text(corpus)).collect();
+    let embeddings = embedder.embed_passages(&texts, progress)?;
+    let vectors = VectorIndex::build(units, embeddings)?;
+    let vectors_dir = dir.join(VECTORS);
+    std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;
+    vectors.save(&vectors_dir)?;
+
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        antwort_version: env!("CARGO_PKG_VERSION").to_string(),
+        corpus_source: source.clone(),
+        corpus_checksum: corpus.checksum(),
+        documents: corpus.len(),
+        units: vectors.len(),
+        model_id: models.model_id().to_string(),
+        model_checksum: models.model_checksum().to_string(),
+        built_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    std::fs::write(dir.join(MANIFEST), json).context(|| "cannot write manifest.json".to_string())?;
+    Ok(manifest)
+}
+
+fn read_indexed_corpus(path: &Path) -> Result<Corpus> {
+    let bytes = std::fs::read(path).context(|| format!("cannot read {}", path.display()))?;
+    let pairs = bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(serde_json::from_slice::<QaPair>)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::index(path, format!("damaged ({e}); rebuild with `antwort index`")))?;
+    Corpus::from_pairs(pairs)
+}
+
+/// Nanoseconds since the epoch plus the process id: distinct across concurrent builders.
+fn unique_stamp() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{}", std::process::id())
+}

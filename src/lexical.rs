@@ -1,0 +1,221 @@
+//! The lexical stage: BM25 over question and answer as separate tantivy fields, the question
+//! field boosted because a query matches the question it paraphrases far more often than the
+//! wording of the answer.
+//!
+//! Queries are not parsed with tantivy's query language: the user's text goes through the same
+//! analyzer as the documents and becomes a disjunction of terms, so quotes, colons, brackets,
+//! `AND`, `*` or a lone `-` are just characters and can never be a syntax error.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use crate::analysis::{self, GERMAN_ANALYZER};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+
+/// How much more a term in the question counts than the same term in the answer.
+pub const QUESTION_BOOST: f32 = 2.0;
+
+/// One document found by BM25: its corpus ordinal and score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LexicalHit {
+    pub doc: usize,
+    pub score: f32,
+}
+
+/// What BM25 found for a query, and how much of the query it could see at all.
+#[derive(Debug, Clone, Default)]
+pub struct LexicalResult {
+    /// Best first.
+    pub hits: Vec<LexicalHit>,
+    /// The analyzed query terms, distinct, in query order.
+    pub terms: Vec<String>,
+    /// Share of the query's IDF mass carried by terms that occur in the corpus at all, in [0, 1].
+    /// An English question over German answers scores low here, and fusion listens to it.
+    pub coverage: f32,
+}
+
+/// A BM25 index over a corpus, read-only once built.
+pub struct LexicalIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    ordinal: Field,
+    question: Field,
+    answer: Field,
+}
+
+impl Fields {
+    fn schema() -> (Schema, Fields) {
+        let text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(GERMAN_ANALYZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let mut builder = Schema::builder();
+        let fields = Fields {
+            ordinal: builder.add_u64_field("ordinal", FAST | STORED),
+            question: builder.add_text_field("question", text.clone()),
+            answer: builder.add_text_field("answer", text),
+        };
+        (builder.build(), fields)
+    }
+
+    fn resolve(schema: &Schema) -> Result<Fields> {
+        let get = |name: &str| {
+            schema.get_field(name).map_err(|_| {
+                tantivy::TantivyError::SchemaError(format!("field '{name}' missing"))
+            })
+        };
+        Ok(Fields {
+            ordinal: get("ordinal")?,
+            question: get("question")?,
+            answer: get("answer")?,
+        })
+    }
+}
+
+impl LexicalIndex {
+    /// Writes a new BM25 index for `corpus` into the empty directory `dir`.
+    pub fn build(dir: &Path, corpus: &Corpus) -> Result<()> {
+        let (schema, fields) = Fields::schema();
+        let index = Index::create_in_dir(dir, schema)?;
+        index
+            .tokenizers()
+            .register(GERMAN_ANALYZER, analysis::german_analyzer());
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 32_000_000)?;
+        for (ordinal, pair) in corpus.pairs().iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(fields.ordinal, ordinal as u64);
+            doc.add_text(fields.question, &pair.question);
+            doc.add_text(fields.answer, &pair.answer);
+            writer.add_document(doc)?;
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        Ok(())
+    }
+
+    pub fn open(dir: &Path) -> Result<LexicalIndex> {
+        let index = Index::open_in_dir(dir)
+            .map_err(|e| Error::index(dir, format!("cannot open the BM25 index: {e}")))?;
+        index
+            .tokenizers()
+            .register(GERMAN_ANALYZER, analysis::german_analyzer());
+        let fields = Fields::resolve(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(LexicalIndex {
+            index,
+            reader,
+            fields,
+            analyzer: analysis::german_analyzer(),
+        })
+    }
+
+    /// The `limit` best documents for a free-text query. Never fails on the query's content.
+    pub fn search(&self, query: &str, limit: usize) -> Result<LexicalResult> {
+        let terms = distinct_terms(&mut self.analyzer.clone(), query);
+        let searcher = self.reader.searcher();
+        let coverage = self.coverage(&searcher, &terms)?;
+        if terms.is_empty() || limit == 0 {
+            return Ok(LexicalResult {
+                terms,
+                coverage,
+                ..LexicalResult::default()
+            });
+        }
+        let query = self.disjunction(&terms);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let ordinal = doc
+                .get_first(self.fields.ordinal)
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| {
+                    tantivy::TantivyError::SchemaError("document without ordinal".into())
+                })?;
+            hits.push(LexicalHit {
+                doc: ordinal as usize,
+                score,
+            });
+        }
+        Ok(LexicalResult {
+            hits,
+            terms,
+            coverage,
+        })
+    }
+
+    /// Every term in both fields, the question clauses boosted.
+    fn disjunction(&self, terms: &[String]) -> BooleanQuery {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
+        for term in terms {
+            for (field, boost) in [
+                (self.fields.question, QUESTION_BOOST),
+                (self.fields.answer, 1.0),
+            ] {
+                let query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+            }
+        }
+        BooleanQuery::new(clauses)
+    }
+
+    /// IDF-weighted share of query terms that the corpus contains (see [`LexicalResult::coverage`]).
+    fn coverage(&self, searcher: &Searcher, terms: &[String]) -> Result<f32> {
+        let docs = searcher.num_docs() as f32;
+        let idf = |df: f32| (1.0 + (docs - df + 0.5) / (df + 0.5)).ln();
+        let (mut seen, mut total) = (0.0f32, 0.0f32);
+        for term in terms {
+            let mut df = 0u64;
+            for field in [self.fields.question, self.fields.answer] {
+                df = df.max(searcher.doc_freq(&Term::from_field_text(field, term))?);
+            }
+            let weight = idf(df as f32);
+            total += weight;
+            if df > 0 {
+                seen += weight;
+            }
+        }
+        Ok(if total > 0.0 { seen / total } else { 0.0 })
+    }
+
+    /// Number of documents in the index.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// The underlying tantivy index, for tools that inspect it.
+    pub fn tantivy_index(&self) -> &Index {
+        &self.index
+    }
+}
+
+/// The analyzed terms of `text`, each once, in first-seen order.
+pub fn distinct_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    analysis::terms(analyzer, text)
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
+}

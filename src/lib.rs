@@ -1,0 +1,23 @@
+//! antwort: local semantic search for question-and-answer corpora.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! corpus ─▶ analysis ─▶ lexical (tantivy BM25) ──┐
+//!        └▶ embedding (fastembed e5) ─▶ vector (hnsw_rs) ─▶ fusion ─▶ search ─▶ cli
+//! ```
+//!
+//! [`index`] keeps the built stages on disk and knows when they are stale.
+
+pub mod analysis;
+pub mod cli;
+pub mod corpus;
+pub mod embedding;
+pub mod error;
+pub mod fusion;
+pub mod index;
+pub mod lexical;
+pub mod search;
+pub mod vector;
+
+pub use error::{Error, Result};

@@ -1,0 +1,256 @@
+//! The query pipeline: embed the query, ask both arms, fuse per Q&A pair, pick each hit's
+//! matching sentence. Each stage is a call into its own module; this one only wires them and
+//! times them.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::corpus::Corpus;
+use crate::embedding::Embedder;
+use crate::error::{Error, Result};
+use crate::fusion::{self, ArmRank, Fusion};
+use crate::index::Index;
+use crate::lexical::{distinct_terms, LexicalResult};
+use crate::vector::{UnitHit, UnitKind};
+
+/// Which retrievers answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// BM25 only: exact words, no model needed.
+    Bm25,
+    /// Embeddings only.
+    Dense,
+    /// Both, fused.
+    Hybrid,
+}
+
+impl Mode {
+    pub fn needs_embedder(self) -> bool {
+        self != Mode::Bm25
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bm25 => "bm25",
+            Mode::Dense => "dense",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// How a query is answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchOptions {
+    pub mode: Mode,
+    pub top_k: usize,
+    pub fusion: Fusion,
+    /// Candidates each arm contributes to fusion; at least 5 × `top_k` so that a pair one arm
+    /// ranks low can still be lifted by the other.
+    pub depth: usize,
+}
+
+impl SearchOptions {
+    pub const DEFAULT_TOP_K: usize = 5;
+    pub const MIN_DEPTH: usize = 50;
+
+    pub fn new(mode: Mode, top_k: usize, fusion: Fusion) -> SearchOptions {
+        SearchOptions {
+            mode,
+            top_k,
+            fusion,
+            depth: (5 * top_k).max(Self::MIN_DEPTH),
+        }
+    }
+}
+
+/// The default fusion: adaptive RRF, chosen by measurement (see the README).
+pub const DEFAULT_FUSION: Fusion = Fusion::Rrf {
+    k: Fusion::DEFAULT_RRF_K,
+    adaptive: true,
+};
+
+/// One answer, with the evidence for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Ordinal of the pair in the corpus.
+    pub doc: usize,
+    pub score: f32,
+    pub lexical: Option<ArmRank>,
+    pub dense: Option<ArmRank>,
+    /// Byte range in the answer of the sentence that matched best.
+    pub excerpt: Range<usize>,
+}
+
+/// Time spent in each stage of one query.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    #[serde(serialize_with = "as_millis")]
+    pub embed: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub lexical: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub vector: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub fusion: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
+/// What a query returned.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    pub hits: Vec<Hit>,
+    /// The analyzed query terms BM25 searched for.
+    pub terms: Vec<String>,
+    /// How much of the query BM25 could see (see [`LexicalResult::coverage`]).
+    pub lexical_coverage: f32,
+    pub timings: Timings,
+}
+
+/// A per-pair view of the dense arm: the best similarity of any unit of the pair, and which
+/// sentence of its answer was closest.
+#[derive(Debug, Clone, Copy)]
+struct DenseDoc {
+    score: f32,
+    best_sentence: Option<(usize, f32)>,
+}
+
+/// Answers queries over a loaded index.
+pub struct Searcher {
+    index: Index,
+    embedder: Option<Embedder>,
+}
+
+impl Searcher {
+    /// `embedder` may be `None` when only BM25 will be asked.
+    pub fn new(index: Index, embedder: Option<Embedder>) -> Searcher {
+        Searcher { index, embedder }
+    }
+
+    pub fn corpus(&self) -> &Corpus {
+        &self.index.corpus
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Answers> {
+        let mut timings = Timings::default();
+        let depth = options.depth.max(options.top_k);
+
+        let lexical = if options.mode == Mode::Dense {
+            LexicalResult::default()
+        } else {
+            let started = Instant::now();
+            let result = self.index.lexical.search(query, depth)?;
+            timings.lexical = started.elapsed();
+            result
+        };
+
+        let dense = if options.mode.needs_embedder() {
+            let embedder = self.embedder.as_mut().ok_or_else(|| {
+                Error::Usage(format!("mode {} needs the embedding model", options.mode.name()))
+            })?;
+            let started = Instant::now();
+            let vector = embedder.embed_query(query)?;
+            timings.embed = started.elapsed();
+            let started = Instant::now();
+            let docs = self.dense_docs(&vector, depth);
+            timings.vector = started.elapsed();
+            docs
+        } else {
+            HashMap::new()
+        };
+
+        let started = Instant::now();
+        let lexical_list: Vec<(usize, f32)> = lexical.hits.iter().map(|h| (h.doc, h.score)).collect();
+        let mut dense_list: Vec<(usize, f32)> = dense.iter().map(|(&d, s)| (d, s.score)).collect();
+        dense_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        dense_list.truncate(depth);
+        let fused = match options.mode {
+            Mode::Hybrid => fusion::fuse(options.fusion, &lexical_list, &dense_list, lexical.coverage),
+            Mode::Bm25 => fusion::single_arm(&lexical_list, fusion::Arm::Lexical),
+            Mode::Dense => fusion::single_arm(&dense_list, fusion::Arm::Dense),
+        };
+        timings.fusion = started.elapsed();
+
+        let mut analyzer = crate::analysis::german_analyzer();
+        let hits = fused
+            .into_iter()
+            .take(options.top_k)
+            .map(|f| Hit {
+                doc: f.doc,
+                score: f.score,
+                lexical: f.lexical,
+                dense: f.dense,
+                excerpt: self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer),
+            })
+            .collect();
+        Ok(Answers {
+            hits,
+            terms: lexical.terms,
+            lexical_coverage: lexical.coverage,
+            timings,
+        })
+    }
+
+    /// Nearest units through the graph, folded into one score per pair.
+    fn dense_docs(&self, query: &[f32], depth: usize) -> HashMap<usize, DenseDoc> {
+        let vectors = &self.index.vectors;
+        let units_per_doc = vectors.len().div_ceil(self.index.corpus.len().max(1));
+        let unit_hits = vectors.search(query, depth * units_per_doc);
+        let mut docs: HashMap<usize, DenseDoc> = HashMap::new();
+        for UnitHit { unit: id, similarity } in unit_hits {
+            let unit = &vectors.units()[id];
+            let entry = docs.entry(unit.doc).or_insert(DenseDoc {
+                score: f32::NEG_INFINITY,
+                best_sentence: None,
+            });
+            entry.score = entry.score.max(similarity);
+            if unit.kind == UnitKind::Sentence
+                && entry.best_sentence.is_none_or(|(_, best)| similarity > best)
+            {
+                entry.best_sentence = Some((id, similarity));
+            }
+        }
+        docs
+    }
+
+    /// The sentence of the answer that matched best: by embedding when the dense arm saw one,
+    /// else by shared query terms, else the first sentence.
+    fn excerpt(
+        &self,
+        doc: usize,
+        dense: Option<&DenseDoc>,
+        terms: &[String],
+        analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    ) -> Range<usize> {
+        let vectors = &self.index.vectors;
+        if let Some((unit, _)) = dense.and_then(|d| d.best_sentence) {
+            return vectors.units()[unit].span.clone();
+        }
+        let answer = &self.index.corpus.get(doc).answer;
+        let sentences: Vec<Range<usize>> = crate::analysis::sentences(answer);
+        let mut shared = |span: &Range<usize>| {
+            distinct_terms(analyzer, &answer[span.clone()])
+                .iter()
+                .filter(|t| terms.contains(t))
+                .count()
+        };
+        let mut best: Option<(usize, Range<usize>)> = None;
+        for span in sentences {
+            let count = shared(&span);
+            if best.as_ref().is_none_or(|(c, _)| count > *c) {
+                best = Some((count, span));
+            }
+        }
+        best.map_or(0..answer.len(), |(_, span)| span)
+    }
+}

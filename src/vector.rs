@@ -1,0 +1,244 @@
+//! The vector stage: every question, every answer and every answer sentence is a *unit* with
+//! its own embedding, kept in an HNSW graph (hnsw_rs) that is saved with the index.
+//!
+//! Units finer than the answer matter twice: a question that asks about a detail buried in a
+//! long answer matches the sentence better than the whole answer, and the sentence that matched
+//! is what a hit shows as its excerpt.
+
+use std::ops::Range;
+use std::path::Path;
+
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnswio::HnswIo;
+use hnsw_rs::prelude::{Distance, Hnsw};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis;
+use crate::corpus::Corpus;
+use crate::embedding::cosine;
+use crate::error::{Error, IoContext, Result};
+
+/// What part of a Q&A pair a unit stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    Question,
+    Answer,
+    Sentence,
+}
+
+/// A piece of a Q&A pair that gets its own embedding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Ordinal of the pair in the corpus.
+    pub doc: usize,
+    pub kind: UnitKind,
+    /// Byte range in the answer for sentences; the whole answer for `Answer`, empty for
+    /// `Question`.
+    pub span: Range<usize>,
+}
+
+impl Unit {
+    /// The unit's text, borrowed from the corpus.
+    pub fn text<'c>(&self, corpus: &'c Corpus) -> &'c str {
+        let pair = corpus.get(self.doc);
+        match self.kind {
+            UnitKind::Question => &pair.question,
+            UnitKind::Answer | UnitKind::Sentence => &pair.answer[self.span.clone()],
+        }
+    }
+}
+
+/// The units of a corpus, pair by pair: question (when there is one), answer, and the answer's
+/// sentences when there are at least two.
+pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (doc, pair) in corpus.pairs().iter().enumerate() {
+        if !pair.question.is_empty() {
+            units.push(Unit {
+                doc,
+                kind: UnitKind::Question,
+                span: 0..0,
+            });
+        }
+        units.push(Unit {
+            doc,
+            kind: UnitKind::Answer,
+            span: 0..pair.answer.len(),
+        });
+        let sentences = analysis::sentences(&pair.answer);
+        if sentences.len() > 1 {
+            units.extend(sentences.into_iter().map(|span| Unit {
+                doc,
+                kind: UnitKind::Sentence,
+                span,
+            }));
+        }
+    }
+    units
+}
+
+/// Cosine distance for unit-length vectors, `1 - a·b`, clamped at 0 because rounding can push
+/// the dot product of a vector with itself past 1 (hnsw_rs's own `DistDot` asserts on that).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnitCosine;
+
+impl Distance<f32> for UnitCosine {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - cosine(a, b)).max(0.0)
+    }
+}
+
+/// A unit found for a query vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnitHit {
+    pub unit: usize,
+    pub similarity: f32,
+}
+
+/// Graph parameters: 36 pairs or 10,000, these keep recall exact for the sizes antwort targets
+/// at a build cost that is small beside embedding.
+const MAX_CONNECTIONS: usize = 24;
+const EF_CONSTRUCTION: usize = 200;
+const MAX_LAYERS: usize = 16;
+const GRAPH_BASENAME: &str = "graph";
+const UNITS_FILE: &str = "units.json";
+
+/// Units, their embeddings, and the HNSW graph over them.
+pub struct VectorIndex {
+    units: Vec<Unit>,
+    vectors: Vec<Vec<f32>>,
+    graph: Hnsw<'static, f32, UnitCosine>,
+}
+
+impl VectorIndex {
+    /// Builds the graph over `vectors`, one per unit, in parallel.
+    pub fn build(units: Vec<Unit>, vectors: Vec<Vec<f32>>) -> Result<VectorIndex> {
+        if units.len() != vectors.len() {
+            return Err(Error::Usage(format!(
+                "{} units but {} vectors",
+                units.len(),
+                vectors.len()
+            )));
+        }
+        let mut graph = Hnsw::new(
+            MAX_CONNECTIONS,
+            vectors.len().max(1),
+            MAX_LAYERS,
+            EF_CONSTRUCTION,
+            UnitCosine,
+        );
+        let items: Vec<(&[f32], usize)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(id, v)| (v.as_slice(), id))
+            .collect();
+        graph.parallel_insert_slice(&items);
+        graph.set_searching_mode(true);
+        Ok(VectorIndex {
+            units,
+            vectors,
+            graph,
+        })
+    }
+
+    /// Writes units and graph (which holds the vectors) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let units = serde_json::to_vec(&self.units).expect("units serialize");
+        std::fs::write(dir.join(UNITS_FILE), units)
+            .context(|| format!("cannot write {}", dir.join(UNITS_FILE).display()))?;
+        let written = self
+            .graph
+            .file_dump(dir, GRAPH_BASENAME)
+            .map_err(|e| Error::index(dir, format!("cannot write the HNSW graph: {e}")))?;
+        if written != GRAPH_BASENAME {
+            return Err(Error::index(dir, "HNSW graph written under an unexpected name"));
+        }
+        Ok(())
+    }
+
+    /// Reads what [`VectorIndex::save`] wrote.
+    pub fn load(dir: &Path) -> Result<VectorIndex> {
+        let damaged = |what: String| Error::index(dir, format!("{what}; rebuild it with `antwort index`"));
+        let units: Vec<Unit> = std::fs::read(dir.join(UNITS_FILE))
+            .map_err(|e| damaged(format!("cannot read {UNITS_FILE}: {e}")))
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| damaged(format!("{UNITS_FILE} is damaged: {e}")))
+            })?;
+        // hnsw_rs ties a loaded graph to the lifetime of its loader. Without mmap the loader
+        // holds only paths and options (the graph owns its vectors), so leaking it once per
+        // load costs a few hundred bytes and gives a graph that can live in a plain struct.
+        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, GRAPH_BASENAME)));
+        // hnsw_rs asserts on damaged files instead of returning an error.
+        let graph = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            { loader }.load_hnsw::<f32, UnitCosine>()
+        }))
+        .map_err(|_| damaged("the HNSW graph is damaged".into()))?
+        .map_err(|e| damaged(format!("cannot read the HNSW graph: {e}")))?;
+        let mut vectors = vec![Vec::new(); units.len()];
+        for point in graph.get_point_indexation() {
+            let slot = vectors
+                .get_mut(point.get_origin_id())
+                .ok_or_else(|| damaged("the HNSW graph does not match units.json".into()))?;
+            *slot = point.get_v().to_vec();
+        }
+        if vectors.iter().any(Vec::is_empty) {
+            return Err(damaged("the HNSW graph does not match units.json".into()));
+        }
+        Ok(VectorIndex {
+            units,
+            vectors,
+            graph,
+        })
+    }
+
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    pub fn vector(&self, unit: usize) -> &[f32] {
+        &self.vectors[unit]
+    }
+
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// The `k` units nearest to `query` through the graph, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
+        let k = k.min(self.units.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        let ef = (2 * k).max(64);
+        self.graph
+            .search(query, k, ef)
+            .into_iter()
+            .map(|n| UnitHit {
+                unit: n.d_id,
+                similarity: 1.0 - n.distance,
+            })
+            .collect()
+    }
+
+    /// The `k` units nearest to `query` by brute force: the reference the graph is tested
+    /// against.
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
+        let mut hits: Vec<UnitHit> = self
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(unit, v)| UnitHit {
+                unit,
+                similarity: cosine(query, v),
+            })
+            .collect();
+        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        hits.truncate(k);
+        hits
+    }
+}
