@@ -158,7 +158,7 @@ fn ends_with_abbreviation(sentence: &str) -> bool {
         "z.", "B.", "bzw.", "usw.", "d.", "h.", "ca.", "vs.", "u.", "a.", "etc.", "e.",
     ];
     let last = sentence.trim_end().rsplit(' ').next().unwrap_or("");
-    ABBREVIATIONS.contains(&last)
+    ABBREVIATIONS.contains(&last.trim_start_matches(['(', '[', '„', '"', '“']))
 }
 
 fn trim_range(text: &str, range: Range<usize>) -> Range<usize> {
@@ -199,11 +199,16 @@ mod tests {
 
     #[test]
     fn sentences_respect_lines_and_abbreviations() {
-        let text = "Erster Satz. Zweiter, z. B. mit Beispiel.\n- Punkt: eins\nLetzter";
+        let text = "Erster Satz. Zweiter, z. B. mit Beispiel.\n- Punkt: eins (z. B. hier)\nLetzter";
         let got: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
         assert_eq!(
             got,
-            ["Erster Satz.", "Zweiter, z. B. mit Beispiel.", "- Punkt: eins", "Letzter"]
+            [
+                "Erster Satz.",
+                "Zweiter, z. B. mit Beispiel.",
+                "- Punkt: eins (z. B. hier)",
+                "Letzter"
+            ]
         );
     }
 }

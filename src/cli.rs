@@ -48,6 +48,33 @@ pub enum Command {
     },
     /// Answer a question; builds or refreshes the index first when needed.
     Ask(AskArgs),
+    /// Measure retrieval quality on judged queries (the bundled set by default).
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Which part of the bundled judged queries to use.
+    #[arg(long, value_enum, default_value_t = Split::Dev)]
+    pub split: Split,
+    /// Queries: TSV (`qid<TAB>text`) or BEIR queries.jsonl; needs --qrels.
+    #[arg(long, requires = "qrels")]
+    pub queries: Option<PathBuf>,
+    /// Judgments: TREC qrels or BEIR qrels TSV.
+    #[arg(long, requires = "queries")]
+    pub qrels: Option<PathBuf>,
+    #[command(flatten)]
+    pub fusion: FusionArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Split {
+    Dev,
+    Heldout,
+    All,
 }
 
 #[derive(Args, Debug)]
@@ -73,7 +100,7 @@ pub struct AskArgs {
 #[derive(Args, Debug, Clone)]
 pub struct FusionArgs {
     /// Fusion method for --mode hybrid.
-    #[arg(long, value_enum, default_value_t = FusionMethod::Rrf)]
+    #[arg(long, value_enum, default_value_t = FusionMethod::Convex)]
     pub fusion: FusionMethod,
     /// RRF's k.
     #[arg(long, default_value_t = Fusion::DEFAULT_RRF_K)]
@@ -133,6 +160,7 @@ pub fn run() -> anyhow::Result<()> {
     match &cli.command {
         Command::Index { corpus } => index(&cli, corpus.as_deref()),
         Command::Ask(args) => ask(&cli, args),
+        Command::Eval(args) => eval(&cli, args),
     }
 }
 
@@ -364,4 +392,78 @@ fn clip(text: &str, max: usize) -> String {
     let cut: String = text.chars().take(max).collect();
     let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
     format!("{cut} …")
+}
+
+fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
+    use crate::eval::{self, bundled, Config};
+    let (queries, qrels) = match (&args.queries, &args.qrels) {
+        (Some(q), Some(r)) => (eval::read_queries(q)?, eval::read_qrels(r)?),
+        _ => {
+            let mut parts = Vec::new();
+            if args.split != Split::Heldout {
+                parts.push((bundled::DEV_QUERIES, bundled::DEV_QRELS));
+            }
+            if args.split != Split::Dev {
+                parts.push((bundled::HELDOUT_QUERIES, bundled::HELDOUT_QRELS));
+            }
+            let (mut queries, mut qrels) = (Vec::new(), eval::Qrels::new());
+            for (q, r) in parts {
+                queries.extend(eval::parse_queries(Path::new("bundled queries"), q)?);
+                qrels.extend(eval::parse_qrels(Path::new("bundled qrels"), r)?);
+            }
+            (queries, qrels)
+        }
+    };
+    let mut searcher = open_searcher(cli, Mode::Hybrid)?;
+    let top_k = searcher.corpus().len().min(100);
+    let chosen = args.fusion.fusion()?;
+    let with = |mode, fusion| {
+        let mut options = SearchOptions::new(mode, top_k, fusion);
+        if let Some(depth) = args.fusion.depth {
+            options.depth = depth.max(top_k);
+        }
+        options
+    };
+    let mut configs = vec![
+        Config { name: "bm25".into(), options: with(Mode::Bm25, chosen) },
+        Config { name: "dense".into(), options: with(Mode::Dense, chosen) },
+    ];
+    for adaptive in [false, true] {
+        let label = if adaptive { "adaptive" } else { "fixed" };
+        let k = args.fusion.rrf_k;
+        let alpha = args.fusion.alpha;
+        configs.push(Config {
+            name: format!("hybrid rrf k={k} {label}"),
+            options: with(Mode::Hybrid, Fusion::Rrf { k, adaptive }),
+        });
+        configs.push(Config {
+            name: format!("hybrid convex a={alpha} {label}"),
+            options: with(Mode::Hybrid, Fusion::Convex { alpha, adaptive }),
+        });
+    }
+    let reports = eval::run_configs(&mut searcher, &configs, &queries, &qrels)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
+    }
+    print!("{:<28}", "mode");
+    for name in eval::Metrics::NAMES {
+        print!(" {name:>7}");
+    }
+    let kinds: Vec<String> = reports[0].ndcg10_by_kind.keys().cloned().collect();
+    for kind in &kinds {
+        print!(" {:>8}", kind);
+    }
+    println!(" {:>7} {:>7}", "p50 ms", "p95 ms");
+    for report in &reports {
+        print!("{:<28}", report.name);
+        for value in report.evaluation.mean.values() {
+            print!(" {value:>7.4}");
+        }
+        for kind in &kinds {
+            print!(" {:>8.4}", report.ndcg10_by_kind[kind]);
+        }
+        println!(" {:>7.2} {:>7.2}", report.latency_p50_ms, report.latency_p95_ms);
+    }
+    Ok(())
 }

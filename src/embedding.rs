@@ -61,9 +61,13 @@ impl ModelFiles {
         cache.join("antwort").join("models")
     }
 
-    /// Finds the model files in `dir`, or in [`ModelFiles::default_dir`].
+    /// Finds the model files in `dir`, else in `$ANTWORT_MODEL_DIR`, else in
+    /// [`ModelFiles::default_dir`].
     pub fn locate(dir: Option<&Path>) -> Result<ModelFiles> {
-        let root = dir.map_or_else(Self::default_dir, Path::to_path_buf);
+        let root = dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(MODEL_DIR_ENV).map(PathBuf::from))
+            .unwrap_or_else(Self::default_dir);
         let manifest_path = root.join("manifest.json");
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::Model {
             message: format!(

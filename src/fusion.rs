@@ -20,7 +20,7 @@ pub enum Fusion {
 
 impl Fusion {
     pub const DEFAULT_RRF_K: f32 = 60.0;
-    pub const DEFAULT_ALPHA: f32 = 0.5;
+    pub const DEFAULT_ALPHA: f32 = 0.6;
 
     pub fn is_adaptive(&self) -> bool {
         match *self {

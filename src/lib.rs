@@ -14,6 +14,7 @@ pub mod cli;
 pub mod corpus;
 pub mod embedding;
 pub mod error;
+pub mod eval;
 pub mod fusion;
 pub mod index;
 pub mod lexical;

@@ -67,9 +67,9 @@ impl SearchOptions {
     }
 }
 
-/// The default fusion: adaptive RRF, chosen by measurement (see the README).
-pub const DEFAULT_FUSION: Fusion = Fusion::Rrf {
-    k: Fusion::DEFAULT_RRF_K,
+/// The default fusion: the adaptive convex combination, chosen by measurement (see the README).
+pub const DEFAULT_FUSION: Fusion = Fusion::Convex {
+    alpha: Fusion::DEFAULT_ALPHA,
     adaptive: true,
 };
 
