@@ -141,6 +141,11 @@ impl Searcher {
         &self.index
     }
 
+    /// The loaded model, if any: for callers that embed text themselves (e.g. related items).
+    pub fn embedder(&mut self) -> Option<&mut Embedder> {
+        self.embedder.as_mut()
+    }
+
     pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Answers> {
         let mut timings = Timings::default();
         let depth = options.depth.max(options.top_k);

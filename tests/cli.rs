@@ -1,0 +1,203 @@
+//! The `antwort` binary as a user runs it: real model, real index directories, real files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn antwort(index: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .arg("--index")
+        .arg(index)
+        .args(args)
+        .output()
+        .expect("antwort runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn record(id: &str, question: &str, answer: &str) -> String {
+    serde_json::json!({ "id": id, "section": "test", "question": question, "answer": answer })
+        .to_string()
+}
+
+fn small_corpus() -> String {
+    [
+        record("bread", "Wie backe ich Brot?", "Mehl, Wasser, Salz und Hefe verkneten und backen."),
+        record("tea", "Wie koche ich Tee?", "Wasser aufkochen und die Teeblätter ziehen lassen."),
+        record("bike", "Wie repariere ich einen Fahrradreifen?", "Den Schlauch flicken und wieder aufpumpen."),
+    ]
+    .join("\n")
+}
+
+/// Ids of the JSON results of one `ask --json`.
+fn result_ids(output: &Output) -> Vec<String> {
+    assert!(output.status.success(), "{}", stderr(output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(output)).unwrap();
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn ask_builds_a_missing_index_and_answers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let output = antwort(&index, &["ask", "Was ist LoRA?", "--json", "--top-k", "3"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("there is no index yet"), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["query"], "Was ist LoRA?");
+    assert_eq!(report["mode"], "hybrid");
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let top = &results[0];
+    assert_eq!(top["rank"], 1);
+    assert_eq!(top["id"], "lora");
+    assert_eq!(top["section"], "intermediate");
+    assert_eq!(top["question"], "Was ist Low-Rank-Adaptation (LoRA)?");
+    assert!(top["answer"].as_str().unwrap().contains("Low-Rank Adaptation"));
+    assert!(top["score"].as_f64().unwrap() > results[1]["score"].as_f64().unwrap());
+    let [start, end] = [&top["excerpt_byte_range"][0], &top["excerpt_byte_range"][1]]
+        .map(|v| v.as_u64().unwrap() as usize);
+    assert_eq!(&top["answer"].as_str().unwrap()[start..end], top["excerpt"].as_str().unwrap());
+
+    // The second run finds the index fresh and says nothing about building.
+    let again = antwort(&index, &["ask", "How do diffusion models work?", "--json"]);
+    assert!(!stderr(&again).contains("building"), "{}", stderr(&again));
+    assert_eq!(result_ids(&again)[0], "diffusion-models");
+}
+
+#[test]
+fn batch_prints_one_json_line_per_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.jsonl");
+    std::fs::write(&corpus, small_corpus()).unwrap();
+    let index = dir.path().join("index");
+    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+    let batch = dir.path().join("queries.txt");
+    std::fs::write(&batch, "Brot backen\n\nTee kochen\nPlatten am Fahrrad\n").unwrap();
+    let output = antwort(&index, &["ask", "--batch", batch.to_str().unwrap(), "--mode", "bm25"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["query"], "Tee kochen");
+    assert_eq!(lines[1]["mode"], "bm25");
+    assert_eq!(lines[1]["results"][0]["id"], "tea");
+}
+
+#[test]
+fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.jsonl");
+    std::fs::write(&corpus, small_corpus()).unwrap();
+    let index = dir.path().join("index");
+    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let before = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+
+    let bad = dir.path().join("bad.jsonl");
+    let text = format!("{}\n{}\n{{\"id\": \"x\", \"question\": \"Q\"", record("a", "Q?", "A."), record("b", "Q?", "B."));
+    std::fs::write(&bad, text).unwrap();
+    let failed = antwort(&index, &["index", "--corpus", bad.to_str().unwrap()]);
+    assert!(!failed.status.success());
+    let message = stderr(&failed);
+    assert!(message.contains("bad.jsonl:3: malformed JSON"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+
+    assert_eq!(std::fs::read_to_string(index.join("CURRENT")).unwrap(), before);
+    let ids = result_ids(&antwort(&index, &["ask", "Brot", "--json", "--mode", "bm25"]));
+    assert_eq!(ids[0], "bread");
+}
+
+#[test]
+fn a_changed_corpus_is_reindexed_before_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.md");
+    std::fs::write(&corpus, "# Küche\n## Wie backe ich Brot?\nMehl, Wasser, Hefe.\n").unwrap();
+    let index = dir.path().join("index");
+    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+    std::fs::write(
+        &corpus,
+        "# Küche\n## Wie backe ich Brot?\nMehl, Wasser, Hefe.\n## Wie koche ich Tee?\nWasser aufkochen, Teeblätter ziehen lassen.\n",
+    )
+    .unwrap();
+    let output = antwort(&index, &["ask", "Teeblätter", "--json"]);
+    assert!(stderr(&output).contains("the corpus changed"), "{}", stderr(&output));
+    assert_eq!(result_ids(&output)[0], "wie-koche-ich-tee");
+}
+
+#[test]
+fn a_killed_build_leaves_the_previous_index_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.jsonl");
+    std::fs::write(&corpus, small_corpus()).unwrap();
+    let index = dir.path().join("index");
+    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+
+    // Rebuilding for the bundled corpus takes seconds of embedding; kill it midway.
+    let mut build = Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .arg("--index")
+        .arg(&index)
+        .arg("index")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let _ = build.kill();
+    let status = build.wait().unwrap();
+    assert!(!status.success(), "the build finished before it could be interrupted");
+
+    let ids = result_ids(&antwort(&index, &["ask", "Fahrradreifen flicken", "--json"]));
+    assert_eq!(ids[0], "bike");
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .args(["--index", dir.path().join("index").to_str().unwrap(), "ask", "Was ist LoRA?"])
+        .env("ANTWORT_MODEL_DIR", dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("no embedding model in"), "{message}");
+    assert!(message.contains("scripts/fetch-models"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn a_wrong_onnx_runtime_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = antwort::embedding::ModelFiles::locate(None).expect("run scripts/fetch-models");
+    // A model directory whose library is not a library.
+    let fake = dir.path().join("models");
+    std::fs::create_dir_all(fake.join("lib")).unwrap();
+    std::fs::write(fake.join(antwort::embedding::ORT_LIBRARY), b"not a shared object").unwrap();
+    let subdir = fake.join(antwort::embedding::MODEL_SUBDIR);
+    std::fs::create_dir_all(&subdir).unwrap();
+    for entry in std::fs::read_dir(models.root().join(antwort::embedding::MODEL_SUBDIR)).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), subdir.join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(models.root().join("manifest.json"), fake.join("manifest.json")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .args(["--index", dir.path().join("index").to_str().unwrap(), "ask", "Was ist LoRA?"])
+        .env("ANTWORT_MODEL_DIR", &fake)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("cannot load ONNX Runtime from"), "{message}");
+    assert!(message.contains("scripts/fetch-models"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+}

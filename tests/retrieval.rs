@@ -1,0 +1,135 @@
+//! Retrieval behaviour on the bundled corpus, with the real model and real indexes.
+
+mod common;
+
+use antwort::eval::{self, bundled as judged, Config};
+use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
+use common::{bundled, top_ids};
+
+fn assert_in_top(query: &str, mode: Mode, k: usize, expected: &str) {
+    let ids = top_ids(&mut bundled(), query, mode, k);
+    assert!(
+        ids.iter().any(|id| id == expected),
+        "{query:?} ({mode:?}): expected {expected} in the top {k}, got {ids:?}"
+    );
+}
+
+#[test]
+fn german_paraphrases_find_their_question() {
+    for (query, expected) in [
+        (
+            "Zwei neuronale Netze treten gegeneinander an: eins fälscht Bilder, das andere soll die Fälschung entlarven. Wie funktioniert das?",
+            "gan-principles",
+        ),
+        (
+            "Das Training meines Generator-Diskriminator-Paars schwankt wild und kommt nie zur Ruhe, welche Kniffe helfen?",
+            "gan-training-stability",
+        ),
+        (
+            "Mein Sprachmodell übersieht bei sehr langen Eingaben alles, was zwischen Anfang und Schluss steht",
+            "lost-in-the-middle",
+        ),
+    ] {
+        assert_in_top(query, Mode::Hybrid, 3, expected);
+    }
+}
+
+#[test]
+fn english_questions_find_german_answers() {
+    for (query, expected) in [
+        ("How do diffusion models generate images?", "diffusion-models"),
+        ("When should I use RAG instead of fine-tuning?", "rag-vs-fine-tuning"),
+        ("What is mode collapse in GANs and how do you deal with it?", "gan-mode-collapse"),
+        ("How can guardrails make an LLM deployment safe?", "llm-guardrails"),
+    ] {
+        assert_in_top(query, Mode::Hybrid, 3, expected);
+    }
+}
+
+#[test]
+fn a_rare_term_is_found_first_by_bm25() {
+    let ids = top_ids(&mut bundled(), "Wasserstein", Mode::Bm25, 3);
+    assert_eq!(ids.first().map(String::as_str), Some("gan-training-stability"), "{ids:?}");
+}
+
+#[test]
+fn umlaut_spellings_retrieve_the_same() {
+    let mut searcher = bundled();
+    let with = top_ids(&mut searcher, "Größe Übersetzung Schlüssel", Mode::Bm25, 5);
+    let without = top_ids(&mut searcher, "Groesse Uebersetzung Schluessel", Mode::Bm25, 5);
+    assert!(!with.is_empty());
+    assert_eq!(with, without);
+}
+
+#[test]
+fn query_syntax_characters_are_plain_text() {
+    let mut searcher = bundled();
+    for query in [
+        "\"LoRA",
+        "title:LoRA",
+        "(GAN AND [mode collapse]",
+        "-",
+        "*",
+        "LoRA^2 ~ OR NOT",
+        "a:b:c \\ / { } !",
+        "?",
+    ] {
+        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+            let options = SearchOptions::new(mode, 5, DEFAULT_FUSION);
+            let answers = searcher.search(query, &options);
+            assert!(answers.is_ok(), "{query:?} in {mode:?}: {:?}", answers.err());
+        }
+    }
+    assert_eq!(top_ids(&mut searcher, "title:LoRA^2", Mode::Bm25, 1), ["lora"]);
+}
+
+#[test]
+fn excerpts_are_sentences_of_the_answer() {
+    let mut searcher = bundled();
+    let options = SearchOptions::new(Mode::Hybrid, 5, DEFAULT_FUSION);
+    let answers = searcher.search("Wasserstein-Distanz als Verlustfunktion", &options).unwrap();
+    let top = &answers.hits[0];
+    let answer = &searcher.corpus().get(top.doc).answer;
+    let excerpt = &answer[top.excerpt.clone()];
+    assert!(excerpt.contains("Wasserstein"), "{excerpt}");
+    assert!(excerpt.len() < answer.len());
+}
+
+/// The graph must find what brute force finds on the bundled corpus, for every judged query.
+#[test]
+fn hnsw_top10_equals_exact_search() {
+    let mut searcher = bundled();
+    let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
+    for query in &queries {
+        let vector = searcher.embedder().unwrap().embed_query(&query.text).unwrap();
+        let vectors = &searcher.index().vectors;
+        let graph: Vec<usize> = vectors.search(&vector, 10).iter().map(|h| h.unit).collect();
+        let exact: Vec<usize> = vectors.exact_search(&vector, 10).iter().map(|h| h.unit).collect();
+        assert_eq!(graph, exact, "{}", query.text);
+    }
+}
+
+/// Quality guard: the default pipeline may not fall below the committed baseline on the dev
+/// split (see corpus/eval/baseline.json), nor below the dense arm it fuses.
+#[test]
+fn default_pipeline_holds_its_baseline() {
+    let baseline: serde_json::Value =
+        serde_json::from_str(include_str!("../corpus/eval/baseline.json")).unwrap();
+    let tolerance = baseline["tolerance"].as_f64().unwrap();
+    let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
+    let qrels = eval::parse_qrels("dev".as_ref(), judged::DEV_QRELS).unwrap();
+    let configs = [
+        Config { name: "default".into(), options: SearchOptions::new(Mode::Hybrid, 36, DEFAULT_FUSION) },
+        Config { name: "dense".into(), options: SearchOptions::new(Mode::Dense, 36, DEFAULT_FUSION) },
+    ];
+    let reports = eval::run_configs(&mut bundled(), &configs, &queries, &qrels).unwrap();
+    let (default, dense) = (&reports[0].evaluation.mean, &reports[1].evaluation.mean);
+    for (name, value) in [("nDCG@10", default.ndcg10), ("RR@10", default.rr10)] {
+        let floor = baseline["dev"][name].as_f64().unwrap() - tolerance;
+        assert!(value >= floor, "{name} {value:.4} fell below the baseline floor {floor:.4}");
+    }
+    assert!(default.ndcg10 >= dense.ndcg10, "fusion {:.4} < dense {:.4}", default.ndcg10, dense.ndcg10);
+    let english = reports[0].ndcg10_by_kind["en"];
+    let english_dense = reports[1].ndcg10_by_kind["en"];
+    assert!(english >= english_dense - 0.02, "English: fusion {english:.4} vs dense {english_dense:.4}");
+}
