@@ -1,1 +1,153 @@
-fn main() {}
+//! The pipeline's speed, rerunnable: `cargo bench --bench pipeline`.
+//!
+//! First a report table (cold `antwort ask` wall time and peak memory, index build time,
+//! embedding throughput, warm per-query latency p50/p95 per mode next to the query-embedding
+//! time of the same run), then criterion's measurements of each warm stage.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use antwort::corpus::{Corpus, CorpusSource};
+use antwort::embedding::{Embedder, ModelFiles};
+use antwort::eval::{self, bundled, percentile};
+use antwort::index::IndexDir;
+use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
+use antwort::vector;
+use criterion::Criterion;
+
+const COLD_RUNS: usize = 5;
+const WARM_ROUNDS: usize = 5;
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Peak resident memory of the largest child process so far, in MB.
+fn children_peak_rss_mb() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn cold_ask(index: &Path) -> (f64, f64) {
+    let mut walls = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
+            .arg("--index")
+            .arg(index)
+            .args(["ask", "Was ist LoRA?", "--json"])
+            .output()
+            .expect("antwort runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        walls.push(millis(started.elapsed()));
+    }
+    (percentile(&mut walls, 0.5), children_peak_rss_mb())
+}
+
+fn main() {
+    let models = ModelFiles::locate(None).expect("run scripts/fetch-models first");
+    let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = IndexDir::new(dir.path());
+
+    let started = Instant::now();
+    let mut embedder = Embedder::load(&models, 2).unwrap();
+    let model_load = started.elapsed();
+
+    let started = Instant::now();
+    index_dir
+        .build(
+            &corpus,
+            &CorpusSource::Bundled,
+            &models,
+            &mut embedder,
+            &indicatif::ProgressBar::hidden(),
+        )
+        .unwrap();
+    let build = started.elapsed();
+
+    let units = vector::units_of(&corpus);
+    let texts: Vec<&str> = units.iter().map(|u| u.text(&corpus)).collect();
+    let started = Instant::now();
+    embedder
+        .embed_passages(&texts, &indicatif::ProgressBar::hidden())
+        .unwrap();
+    let throughput = texts.len() as f64 / started.elapsed().as_secs_f64();
+
+    let (cold_p50, cold_peak) = cold_ask(dir.path());
+
+    let mut searcher = Searcher::new(index_dir.open().unwrap(), Some(embedder));
+    let queries = eval::parse_queries("dev".as_ref(), bundled::DEV_QUERIES).unwrap();
+    let mut embed_times = Vec::new();
+    let mut rows = Vec::new();
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let options = SearchOptions::new(mode, 10, DEFAULT_FUSION);
+        let mut times = Vec::new();
+        for _ in 0..WARM_ROUNDS {
+            for query in &queries {
+                let started = Instant::now();
+                let answers = searcher.search(&query.text, &options).unwrap();
+                times.push(millis(started.elapsed()));
+                if mode.needs_embedder() {
+                    embed_times.push(millis(answers.timings.embed));
+                }
+            }
+        }
+        rows.push((
+            mode,
+            percentile(&mut times, 0.5),
+            percentile(&mut times, 0.95),
+        ));
+    }
+    let embed_p50 = percentile(&mut embed_times, 0.5);
+
+    println!(
+        "\nantwort pipeline benchmark (bundled corpus: {} pairs, {} units)",
+        corpus.len(),
+        units.len()
+    );
+    println!("| what | value |");
+    println!("|---|---|");
+    println!("| cold `antwort ask` wall time, median of {COLD_RUNS} | {cold_p50:.0} ms |");
+    println!("| cold `antwort ask` peak memory | {cold_peak:.0} MB |");
+    println!("| model load (in process) | {:.0} ms |", millis(model_load));
+    println!(
+        "| index build, bundled corpus, after model load | {:.2} s |",
+        build.as_secs_f64()
+    );
+    println!(
+        "| embedding throughput (passages, length-sorted batches) | {throughput:.0} units/s |"
+    );
+    println!("| query embedding p50 | {embed_p50:.2} ms |");
+    for (mode, p50, p95) in &rows {
+        println!(
+            "| warm `{}` query p50 / p95 | {p50:.2} / {p95:.2} ms ({:.2} x embedding) |",
+            mode.name(),
+            p50 / embed_p50
+        );
+    }
+    println!();
+
+    let mut criterion = Criterion::default().configure_from_args().sample_size(30);
+    let query = "Wie funktionieren Diffusionsmodelle?";
+    criterion.bench_function("embed query", |b| {
+        b.iter(|| searcher.embedder().unwrap().embed_query(query).unwrap())
+    });
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let options = SearchOptions::new(mode, 10, DEFAULT_FUSION);
+        criterion.bench_function(&format!("ask {}", mode.name()), |b| {
+            b.iter(|| searcher.search(query, &options).unwrap())
+        });
+    }
+    criterion.final_summary();
+}

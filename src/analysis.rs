@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(analyze("Übersetzung"), analyze("Uebersetzung"));
         assert_eq!(analyze("Straße"), analyze("Strasse"));
         assert_eq!(analyze("größere Modelle"), analyze("groessere Modelle"));
-        assert_eq!(analyze("Vorstellungsgespräch"), analyze("Vorstellungsgespraech"));
+        assert_eq!(
+            analyze("Vorstellungsgespräch"),
+            analyze("Vorstellungsgespraech")
+        );
     }
 
     #[test]

@@ -125,15 +125,21 @@ pub enum FusionMethod {
 impl FusionArgs {
     pub fn fusion(&self) -> anyhow::Result<Fusion> {
         let adaptive = !self.fixed_weights;
-        if !(self.rrf_k > 0.0) {
+        if self.rrf_k.is_nan() || self.rrf_k <= 0.0 {
             bail!("--rrf-k must be positive, got {}", self.rrf_k);
         }
         if !(0.0..=1.0).contains(&self.alpha) {
             bail!("--alpha must be between 0 and 1, got {}", self.alpha);
         }
         let fusion = match self.fusion {
-            FusionMethod::Rrf => Fusion::Rrf { k: self.rrf_k, adaptive },
-            FusionMethod::Convex => Fusion::Convex { alpha: self.alpha, adaptive },
+            FusionMethod::Rrf => Fusion::Rrf {
+                k: self.rrf_k,
+                adaptive,
+            },
+            FusionMethod::Convex => Fusion::Convex {
+                alpha: self.alpha,
+                adaptive,
+            },
         };
         Ok(fusion)
     }
@@ -165,7 +171,9 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
-    let source = corpus_path.map_or(CorpusSource::Bundled, |p| CorpusSource::File(p.to_path_buf()));
+    let source = corpus_path.map_or(CorpusSource::Bundled, |p| {
+        CorpusSource::File(p.to_path_buf())
+    });
     let corpus = Corpus::load(&source).context("nothing was indexed")?;
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
     let mut embedder = Embedder::load(&models, cli.threads)?;
@@ -218,7 +226,10 @@ pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
     if let Some(models) = &models {
         if let Some(reason) = staleness(&dir, &source, models)? {
             let corpus = Corpus::load(&source)?;
-            eprintln!("antwort: {reason}; building the index in {}", cli.index.display());
+            eprintln!(
+                "antwort: {reason}; building the index in {}",
+                cli.index.display()
+            );
             let mut loaded = Embedder::load(models, cli.threads)?;
             build(cli, &corpus, &source, models, &mut loaded)?;
             embedder = Some(loaded);
@@ -289,7 +300,8 @@ fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
         .with_context(|| format!("cannot open batch file {}", path.display()))?;
     let mut queries = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
         if !line.trim().is_empty() {
             queries.push(line.trim().to_string());
         }
@@ -328,7 +340,12 @@ pub struct ReportHit<'a> {
 }
 
 impl<'a> Report<'a> {
-    pub fn new(corpus: &'a Corpus, query: &'a str, options: &SearchOptions, answers: &Answers) -> Self {
+    pub fn new(
+        corpus: &'a Corpus,
+        query: &'a str,
+        options: &SearchOptions,
+        answers: &Answers,
+    ) -> Self {
         let results = answers
             .hits
             .iter()
@@ -368,13 +385,21 @@ impl<'a> Report<'a> {
             writeln!(out, "no answer found for \"{}\"", self.query)?;
         }
         for hit in &self.results {
-            let title = if hit.question.is_empty() { hit.id } else { hit.question };
+            let title = if hit.question.is_empty() {
+                hit.id
+            } else {
+                hit.question
+            };
             writeln!(out, "{}. {bold}{title}{reset}", hit.rank)?;
             writeln!(
                 out,
                 "   {dim}{} · {} · score {:.4}{reset}",
                 hit.id,
-                if hit.section.is_empty() { "-" } else { hit.section },
+                if hit.section.is_empty() {
+                    "-"
+                } else {
+                    hit.section
+                },
                 hit.score
             )?;
             writeln!(out, "   {}", clip(hit.excerpt, 300))?;
@@ -425,8 +450,14 @@ fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         options
     };
     let mut configs = vec![
-        Config { name: "bm25".into(), options: with(Mode::Bm25, chosen) },
-        Config { name: "dense".into(), options: with(Mode::Dense, chosen) },
+        Config {
+            name: "bm25".into(),
+            options: with(Mode::Bm25, chosen),
+        },
+        Config {
+            name: "dense".into(),
+            options: with(Mode::Dense, chosen),
+        },
     ];
     for adaptive in [false, true] {
         let label = if adaptive { "adaptive" } else { "fixed" };
@@ -463,7 +494,10 @@ fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         for kind in &kinds {
             print!(" {:>8.4}", report.ndcg10_by_kind[kind]);
         }
-        println!(" {:>7.2} {:>7.2}", report.latency_p50_ms, report.latency_p95_ms);
+        println!(
+            " {:>7.2} {:>7.2}",
+            report.latency_p50_ms, report.latency_p95_ms
+        );
     }
     Ok(())
 }

@@ -241,7 +241,11 @@ fn parse_markdown(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>> {
         if line.trim_start().starts_with("```") {
             in_fence = !in_fence;
         }
-        let heading = if in_fence { None } else { markdown_heading(line) };
+        let heading = if in_fence {
+            None
+        } else {
+            markdown_heading(line)
+        };
         match heading {
             Some((1, title)) => {
                 close(&mut open, &section);
@@ -359,14 +363,24 @@ mod tests {
         assert_eq!(corpus.len(), 36);
         let mut sections: Vec<&str> = corpus.pairs().iter().map(|p| p.section.as_str()).collect();
         sections.dedup();
-        assert_eq!(sections, ["basic", "intermediate", "advanced", "ai-engineer"]);
+        assert_eq!(
+            sections,
+            ["basic", "intermediate", "advanced", "ai-engineer"]
+        );
     }
 
     #[test]
     fn beir_records_map_title_to_question() {
         let corpus = parse_str(r#"{"_id": 7, "title": "T", "text": "Body"}"#).unwrap();
         let pair = corpus.get(0);
-        assert_eq!((pair.id.as_str(), pair.question.as_str(), pair.answer.as_str()), ("7", "T", "Body"));
+        assert_eq!(
+            (
+                pair.id.as_str(),
+                pair.question.as_str(),
+                pair.answer.as_str()
+            ),
+            ("7", "T", "Body")
+        );
     }
 
     #[test]
@@ -374,9 +388,21 @@ mod tests {
         let good = r#"{"id": "a", "question": "Q?", "answer": "A."}"#;
         let cases = [
             (format!("{good}\n{{not json"), 2, "malformed JSON"),
-            (format!("{good}\n{{\"id\": \"b\", \"question\": \"Q\"}}"), 2, "missing field `answer`"),
-            (format!("{good}\n\n{good}"), 3, "duplicate id 'a' (first used on line 1)"),
-            (format!("{good}\n{{\"id\": \"b\", \"question\": \"Q\", \"answer\": \"  \"}}"), 2, "empty answer"),
+            (
+                format!("{good}\n{{\"id\": \"b\", \"question\": \"Q\"}}"),
+                2,
+                "missing field `answer`",
+            ),
+            (
+                format!("{good}\n\n{good}"),
+                3,
+                "duplicate id 'a' (first used on line 1)",
+            ),
+            (
+                format!("{good}\n{{\"id\": \"b\", \"question\": \"Q\", \"answer\": \"  \"}}"),
+                2,
+                "empty answer",
+            ),
         ];
         for (text, line, needle) in cases {
             let err = parse_str(&text).unwrap_err().to_string();

@@ -176,12 +176,14 @@ impl Embedder {
             .with_max_length(MAX_TOKENS)
             .with_intra_threads(threads.max(1))
             .with_environment(environment);
-        let model = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
-            Error::Model {
-                message: format!("cannot load the embedding model from {}: {e}", dir.display()),
+        let model =
+            TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| Error::Model {
+                message: format!(
+                    "cannot load the embedding model from {}: {e}",
+                    dir.display()
+                ),
                 fix: fetch_hint(&files.root),
-            }
-        })?;
+            })?;
         Ok(Embedder { model })
     }
 
@@ -197,7 +199,11 @@ impl Embedder {
     /// Texts are embedded in order of length so that each batch pads to about its own length:
     /// on two cores, padding a short sentence to the longest answer would cost more than the
     /// sentence itself.
-    pub fn embed_passages(&mut self, texts: &[&str], progress: &ProgressBar) -> Result<Vec<Vec<f32>>> {
+    pub fn embed_passages(
+        &mut self,
+        texts: &[&str],
+        progress: &ProgressBar,
+    ) -> Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];

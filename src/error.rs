@@ -52,7 +52,11 @@ fn line_suffix(line: usize) -> String {
 }
 
 impl Error {
-    pub(crate) fn corpus(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+    pub(crate) fn corpus(
+        path: impl Into<PathBuf>,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Corpus {
             path: path.into(),
             line,

@@ -49,10 +49,21 @@ pub struct Metrics {
 
 impl Metrics {
     /// Names in table order, as ir_measures spells them.
-    pub const NAMES: [&'static str; 8] = ["nDCG@10", "RR@10", "R@1", "R@5", "R@10", "R@100", "AP", "P@5"];
+    pub const NAMES: [&'static str; 8] = [
+        "nDCG@10", "RR@10", "R@1", "R@5", "R@10", "R@100", "AP", "P@5",
+    ];
 
     pub fn values(&self) -> [f64; 8] {
-        [self.ndcg10, self.rr10, self.r1, self.r5, self.r10, self.r100, self.ap, self.p5]
+        [
+            self.ndcg10,
+            self.rr10,
+            self.r1,
+            self.r5,
+            self.r10,
+            self.r100,
+            self.ap,
+            self.p5,
+        ]
     }
 
     /// Mean over `all`; zero for an empty slice.
@@ -150,9 +161,9 @@ pub fn parse_queries(path: &Path, text: &str) -> Result<Vec<Query>> {
             };
             Query { id, text: q.text }
         } else {
-            let (id, text) = line.split_once('\t').ok_or_else(|| {
-                Error::corpus(path, line_no, "expected `query-id<TAB>text`")
-            })?;
+            let (id, text) = line
+                .split_once('\t')
+                .ok_or_else(|| Error::corpus(path, line_no, "expected `query-id<TAB>text`"))?;
             Query {
                 id: id.trim().to_string(),
                 text: text.trim().to_string(),
@@ -192,7 +203,11 @@ pub fn parse_qrels(path: &Path, text: &str) -> Result<Qrels> {
             }
         };
         let grade: i32 = grade.parse().map_err(|_| {
-            Error::corpus(path, line_no, format!("grade must be an integer, found '{grade}'"))
+            Error::corpus(
+                path,
+                line_no,
+                format!("grade must be an integer, found '{grade}'"),
+            )
         })?;
         qrels
             .entry(query.to_string())
@@ -306,10 +321,14 @@ mod tests {
 
     #[test]
     fn qrels_formats_and_errors() {
-        let beir = parse_qrels(Path::new("t.tsv"), "query-id\tcorpus-id\tscore\nq\td\t2\n").unwrap();
+        let beir =
+            parse_qrels(Path::new("t.tsv"), "query-id\tcorpus-id\tscore\nq\td\t2\n").unwrap();
         assert_eq!(beir["q"]["d"], 2);
         let err = parse_qrels(Path::new("t.qrels"), "q 0 d 1\nq 0 d x\n").unwrap_err();
-        assert_eq!(err.to_string(), "t.qrels:2: grade must be an integer, found 'x'");
+        assert_eq!(
+            err.to_string(),
+            "t.qrels:2: grade must be an integer, found 'x'"
+        );
     }
 
     #[test]
@@ -377,7 +396,10 @@ pub fn run_configs(
         let mut by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for (query, metrics) in &evaluation.per_query {
             let kind = query.rsplit_once('-').map_or(query.as_str(), |(k, _)| k);
-            by_kind.entry(kind.to_string()).or_default().push(metrics.ndcg10);
+            by_kind
+                .entry(kind.to_string())
+                .or_default()
+                .push(metrics.ndcg10);
         }
         reports.push(ConfigReport {
             name: config.name.clone(),

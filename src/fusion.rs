@@ -188,7 +188,13 @@ mod tests {
         let fused = fuse(RRF, &[(1, 9.0), (2, 5.0)], &[(2, 0.9), (3, 0.8)], 1.0);
         assert_eq!(docs(&fused), [2, 1, 3]);
         assert!((fused[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
-        assert_eq!(fused[0].lexical, Some(ArmRank { rank: 2, score: 5.0 }));
+        assert_eq!(
+            fused[0].lexical,
+            Some(ArmRank {
+                rank: 2,
+                score: 5.0
+            })
+        );
     }
 
     #[test]
@@ -196,17 +202,30 @@ mod tests {
         let lexical = [(7, 3.0), (8, 2.0)];
         let dense = [(1, 0.9), (7, 0.5), (8, 0.4)];
         for method in [
-            Fusion::Rrf { k: 60.0, adaptive: true },
-            Fusion::Convex { alpha: 0.5, adaptive: true },
+            Fusion::Rrf {
+                k: 60.0,
+                adaptive: true,
+            },
+            Fusion::Convex {
+                alpha: 0.5,
+                adaptive: true,
+            },
         ] {
-            assert_eq!(docs(&fuse(method, &lexical, &dense, 0.0)), [1, 7, 8], "{method}");
+            assert_eq!(
+                docs(&fuse(method, &lexical, &dense, 0.0)),
+                [1, 7, 8],
+                "{method}"
+            );
             assert_eq!(fuse(method, &lexical, &dense, 1.0)[0].doc, 7, "{method}");
         }
     }
 
     #[test]
     fn convex_normalises_each_arm() {
-        let method = Fusion::Convex { alpha: 0.5, adaptive: false };
+        let method = Fusion::Convex {
+            alpha: 0.5,
+            adaptive: false,
+        };
         let fused = fuse(method, &[(1, 20.0), (2, 10.0)], &[(2, 0.9), (1, 0.7)], 1.0);
         assert!((fused[0].score - 0.5).abs() < 1e-6 && (fused[1].score - 0.5).abs() < 1e-6);
     }

@@ -115,17 +115,16 @@ impl IndexDir {
         let bytes = std::fs::read(dir.join(MANIFEST))
             .context(|| format!("cannot read {}", dir.join(MANIFEST).display()))?;
         let manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::index(&dir, format!("manifest is damaged ({e}); rebuild with `antwort index`"))
+            Error::index(
+                &dir,
+                format!("manifest is damaged ({e}); rebuild with `antwort index`"),
+            )
         })?;
         Ok(Some(manifest))
     }
 
     /// Whether the live index was built from this corpus and model by this format.
-    pub fn staleness(
-        &self,
-        corpus: &Corpus,
-        model_checksum: &str,
-    ) -> Result<Option<Staleness>> {
+    pub fn staleness(&self, corpus: &Corpus, model_checksum: &str) -> Result<Option<Staleness>> {
         let Some(manifest) = self.manifest()? else {
             return Ok(Some(Staleness::Missing));
         };
@@ -194,7 +193,8 @@ impl IndexDir {
             .prefix(BUILD_PREFIX)
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
-        let manifest = write_generation(staging.path(), corpus, source, models, embedder, progress)?;
+        let manifest =
+            write_generation(staging.path(), corpus, source, models, embedder, progress)?;
 
         let name = format!("gen-{}", unique_stamp());
         let generation = self.root.join(&name);
@@ -235,7 +235,12 @@ impl IndexDir {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > Duration::from_secs(3600));
-            if entry.file_name().to_string_lossy().starts_with(BUILD_PREFIX) && abandoned {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(BUILD_PREFIX)
+                && abandoned
+            {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -289,7 +294,8 @@ fn write_generation(
             .map_or(0, |d| d.as_secs()),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    std::fs::write(dir.join(MANIFEST), json).context(|| "cannot write manifest.json".to_string())?;
+    std::fs::write(dir.join(MANIFEST), json)
+        .context(|| "cannot write manifest.json".to_string())?;
     Ok(manifest)
 }
 

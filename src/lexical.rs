@@ -76,9 +76,9 @@ impl Fields {
 
     fn resolve(schema: &Schema) -> Result<Fields> {
         let get = |name: &str| {
-            schema.get_field(name).map_err(|_| {
-                tantivy::TantivyError::SchemaError(format!("field '{name}' missing"))
-            })
+            schema
+                .get_field(name)
+                .map_err(|_| tantivy::TantivyError::SchemaError(format!("field '{name}' missing")))
         };
         Ok(Fields {
             ordinal: get("ordinal")?,
@@ -175,7 +175,10 @@ impl LexicalIndex {
                     Term::from_field_text(field, term),
                     IndexRecordOption::WithFreqs,
                 );
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(query), boost)),
+                ));
             }
         }
         BooleanQuery::new(clauses)

@@ -161,7 +161,10 @@ impl Searcher {
 
         let dense = if options.mode.needs_embedder() {
             let embedder = self.embedder.as_mut().ok_or_else(|| {
-                Error::Usage(format!("mode {} needs the embedding model", options.mode.name()))
+                Error::Usage(format!(
+                    "mode {} needs the embedding model",
+                    options.mode.name()
+                ))
             })?;
             let started = Instant::now();
             let vector = embedder.embed_query(query)?;
@@ -175,12 +178,15 @@ impl Searcher {
         };
 
         let started = Instant::now();
-        let lexical_list: Vec<(usize, f32)> = lexical.hits.iter().map(|h| (h.doc, h.score)).collect();
+        let lexical_list: Vec<(usize, f32)> =
+            lexical.hits.iter().map(|h| (h.doc, h.score)).collect();
         let mut dense_list: Vec<(usize, f32)> = dense.iter().map(|(&d, s)| (d, s.score)).collect();
         dense_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         dense_list.truncate(depth);
         let fused = match options.mode {
-            Mode::Hybrid => fusion::fuse(options.fusion, &lexical_list, &dense_list, lexical.coverage),
+            Mode::Hybrid => {
+                fusion::fuse(options.fusion, &lexical_list, &dense_list, lexical.coverage)
+            }
             Mode::Bm25 => fusion::single_arm(&lexical_list, fusion::Arm::Lexical),
             Mode::Dense => fusion::single_arm(&dense_list, fusion::Arm::Dense),
         };
@@ -212,7 +218,11 @@ impl Searcher {
         let units_per_doc = vectors.len().div_ceil(self.index.corpus.len().max(1));
         let unit_hits = vectors.search(query, depth * units_per_doc);
         let mut docs: HashMap<usize, DenseDoc> = HashMap::new();
-        for UnitHit { unit: id, similarity } in unit_hits {
+        for UnitHit {
+            unit: id,
+            similarity,
+        } in unit_hits
+        {
             let unit = &vectors.units()[id];
             let entry = docs.entry(unit.doc).or_insert(DenseDoc {
                 score: f32::NEG_INFINITY,
@@ -220,7 +230,9 @@ impl Searcher {
             });
             entry.score = entry.score.max(similarity);
             if unit.kind == UnitKind::Sentence
-                && entry.best_sentence.is_none_or(|(_, best)| similarity > best)
+                && entry
+                    .best_sentence
+                    .is_none_or(|(_, best)| similarity > best)
             {
                 entry.best_sentence = Some((id, similarity));
             }

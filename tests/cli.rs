@@ -27,9 +27,21 @@ fn record(id: &str, question: &str, answer: &str) -> String {
 
 fn small_corpus() -> String {
     [
-        record("bread", "Wie backe ich Brot?", "Mehl, Wasser, Salz und Hefe verkneten und backen."),
-        record("tea", "Wie koche ich Tee?", "Wasser aufkochen und die Teeblätter ziehen lassen."),
-        record("bike", "Wie repariere ich einen Fahrradreifen?", "Den Schlauch flicken und wieder aufpumpen."),
+        record(
+            "bread",
+            "Wie backe ich Brot?",
+            "Mehl, Wasser, Salz und Hefe verkneten und backen.",
+        ),
+        record(
+            "tea",
+            "Wie koche ich Tee?",
+            "Wasser aufkochen und die Teeblätter ziehen lassen.",
+        ),
+        record(
+            "bike",
+            "Wie repariere ich einen Fahrradreifen?",
+            "Den Schlauch flicken und wieder aufpumpen.",
+        ),
     ]
     .join("\n")
 }
@@ -52,7 +64,11 @@ fn ask_builds_a_missing_index_and_answers_in_json() {
     let index = dir.path().join("index");
     let output = antwort(&index, &["ask", "Was ist LoRA?", "--json", "--top-k", "3"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("there is no index yet"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("there is no index yet"),
+        "{}",
+        stderr(&output)
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["query"], "Was ist LoRA?");
     assert_eq!(report["mode"], "hybrid");
@@ -63,11 +79,17 @@ fn ask_builds_a_missing_index_and_answers_in_json() {
     assert_eq!(top["id"], "lora");
     assert_eq!(top["section"], "intermediate");
     assert_eq!(top["question"], "Was ist Low-Rank-Adaptation (LoRA)?");
-    assert!(top["answer"].as_str().unwrap().contains("Low-Rank Adaptation"));
+    assert!(top["answer"]
+        .as_str()
+        .unwrap()
+        .contains("Low-Rank Adaptation"));
     assert!(top["score"].as_f64().unwrap() > results[1]["score"].as_f64().unwrap());
     let [start, end] = [&top["excerpt_byte_range"][0], &top["excerpt_byte_range"][1]]
         .map(|v| v.as_u64().unwrap() as usize);
-    assert_eq!(&top["answer"].as_str().unwrap()[start..end], top["excerpt"].as_str().unwrap());
+    assert_eq!(
+        &top["answer"].as_str().unwrap()[start..end],
+        top["excerpt"].as_str().unwrap()
+    );
 
     // The second run finds the index fresh and says nothing about building.
     let again = antwort(&index, &["ask", "How do diffusion models work?", "--json"]);
@@ -81,13 +103,22 @@ fn batch_prints_one_json_line_per_query() {
     let corpus = dir.path().join("faq.jsonl");
     std::fs::write(&corpus, small_corpus()).unwrap();
     let index = dir.path().join("index");
-    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+    assert!(
+        antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()])
+            .status
+            .success()
+    );
     let batch = dir.path().join("queries.txt");
     std::fs::write(&batch, "Brot backen\n\nTee kochen\nPlatten am Fahrrad\n").unwrap();
-    let output = antwort(&index, &["ask", "--batch", batch.to_str().unwrap(), "--mode", "bm25"]);
+    let output = antwort(
+        &index,
+        &["ask", "--batch", batch.to_str().unwrap(), "--mode", "bm25"],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
-    let lines: Vec<serde_json::Value> =
-        stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["query"], "Tee kochen");
     assert_eq!(lines[1]["mode"], "bm25");
@@ -105,7 +136,11 @@ fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
     let before = std::fs::read_to_string(index.join("CURRENT")).unwrap();
 
     let bad = dir.path().join("bad.jsonl");
-    let text = format!("{}\n{}\n{{\"id\": \"x\", \"question\": \"Q\"", record("a", "Q?", "A."), record("b", "Q?", "B."));
+    let text = format!(
+        "{}\n{}\n{{\"id\": \"x\", \"question\": \"Q\"",
+        record("a", "Q?", "A."),
+        record("b", "Q?", "B.")
+    );
     std::fs::write(&bad, text).unwrap();
     let failed = antwort(&index, &["index", "--corpus", bad.to_str().unwrap()]);
     assert!(!failed.status.success());
@@ -113,8 +148,14 @@ fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
     assert!(message.contains("bad.jsonl:3: malformed JSON"), "{message}");
     assert!(!message.contains("panicked"), "{message}");
 
-    assert_eq!(std::fs::read_to_string(index.join("CURRENT")).unwrap(), before);
-    let ids = result_ids(&antwort(&index, &["ask", "Brot", "--json", "--mode", "bm25"]));
+    assert_eq!(
+        std::fs::read_to_string(index.join("CURRENT")).unwrap(),
+        before
+    );
+    let ids = result_ids(&antwort(
+        &index,
+        &["ask", "Brot", "--json", "--mode", "bm25"],
+    ));
     assert_eq!(ids[0], "bread");
 }
 
@@ -122,16 +163,28 @@ fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
 fn a_changed_corpus_is_reindexed_before_answering() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("faq.md");
-    std::fs::write(&corpus, "# Küche\n## Wie backe ich Brot?\nMehl, Wasser, Hefe.\n").unwrap();
+    std::fs::write(
+        &corpus,
+        "# Küche\n## Wie backe ich Brot?\nMehl, Wasser, Hefe.\n",
+    )
+    .unwrap();
     let index = dir.path().join("index");
-    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+    assert!(
+        antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()])
+            .status
+            .success()
+    );
     std::fs::write(
         &corpus,
         "# Küche\n## Wie backe ich Brot?\nMehl, Wasser, Hefe.\n## Wie koche ich Tee?\nWasser aufkochen, Teeblätter ziehen lassen.\n",
     )
     .unwrap();
     let output = antwort(&index, &["ask", "Teeblätter", "--json"]);
-    assert!(stderr(&output).contains("the corpus changed"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the corpus changed"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(result_ids(&output)[0], "wie-koche-ich-tee");
 }
 
@@ -141,7 +194,11 @@ fn a_killed_build_leaves_the_previous_index_usable() {
     let corpus = dir.path().join("faq.jsonl");
     std::fs::write(&corpus, small_corpus()).unwrap();
     let index = dir.path().join("index");
-    assert!(antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]).status.success());
+    assert!(
+        antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()])
+            .status
+            .success()
+    );
 
     // Rebuilding for the bundled corpus takes seconds of embedding; kill it midway.
     let mut build = Command::new(env!("CARGO_BIN_EXE_antwort"))
@@ -154,9 +211,15 @@ fn a_killed_build_leaves_the_previous_index_usable() {
     std::thread::sleep(std::time::Duration::from_millis(3500));
     let _ = build.kill();
     let status = build.wait().unwrap();
-    assert!(!status.success(), "the build finished before it could be interrupted");
+    assert!(
+        !status.success(),
+        "the build finished before it could be interrupted"
+    );
 
-    let ids = result_ids(&antwort(&index, &["ask", "Fahrradreifen flicken", "--json"]));
+    let ids = result_ids(&antwort(
+        &index,
+        &["ask", "Fahrradreifen flicken", "--json"],
+    ));
     assert_eq!(ids[0], "bike");
 }
 
@@ -164,7 +227,12 @@ fn a_killed_build_leaves_the_previous_index_usable() {
 fn a_missing_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .args(["--index", dir.path().join("index").to_str().unwrap(), "ask", "Was ist LoRA?"])
+        .args([
+            "--index",
+            dir.path().join("index").to_str().unwrap(),
+            "ask",
+            "Was ist LoRA?",
+        ])
         .env("ANTWORT_MODEL_DIR", dir.path().join("nowhere"))
         .output()
         .unwrap();
@@ -182,22 +250,38 @@ fn a_wrong_onnx_runtime_is_a_clear_error() {
     // A model directory whose library is not a library.
     let fake = dir.path().join("models");
     std::fs::create_dir_all(fake.join("lib")).unwrap();
-    std::fs::write(fake.join(antwort::embedding::ORT_LIBRARY), b"not a shared object").unwrap();
+    std::fs::write(
+        fake.join(antwort::embedding::ORT_LIBRARY),
+        b"not a shared object",
+    )
+    .unwrap();
     let subdir = fake.join(antwort::embedding::MODEL_SUBDIR);
     std::fs::create_dir_all(&subdir).unwrap();
     for entry in std::fs::read_dir(models.root().join(antwort::embedding::MODEL_SUBDIR)).unwrap() {
         let entry = entry.unwrap();
         std::os::unix::fs::symlink(entry.path(), subdir.join(entry.file_name())).unwrap();
     }
-    std::fs::copy(models.root().join("manifest.json"), fake.join("manifest.json")).unwrap();
+    std::fs::copy(
+        models.root().join("manifest.json"),
+        fake.join("manifest.json"),
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .args(["--index", dir.path().join("index").to_str().unwrap(), "ask", "Was ist LoRA?"])
+        .args([
+            "--index",
+            dir.path().join("index").to_str().unwrap(),
+            "ask",
+            "Was ist LoRA?",
+        ])
         .env("ANTWORT_MODEL_DIR", &fake)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(message.contains("cannot load ONNX Runtime from"), "{message}");
+    assert!(
+        message.contains("cannot load ONNX Runtime from"),
+        "{message}"
+    );
     assert!(message.contains("scripts/fetch-models"), "{message}");
     assert!(!message.contains("panicked"), "{message}");
 }

@@ -37,10 +37,22 @@ fn german_paraphrases_find_their_question() {
 #[test]
 fn english_questions_find_german_answers() {
     for (query, expected) in [
-        ("How do diffusion models generate images?", "diffusion-models"),
-        ("When should I use RAG instead of fine-tuning?", "rag-vs-fine-tuning"),
-        ("What is mode collapse in GANs and how do you deal with it?", "gan-mode-collapse"),
-        ("How can guardrails make an LLM deployment safe?", "llm-guardrails"),
+        (
+            "How do diffusion models generate images?",
+            "diffusion-models",
+        ),
+        (
+            "When should I use RAG instead of fine-tuning?",
+            "rag-vs-fine-tuning",
+        ),
+        (
+            "What is mode collapse in GANs and how do you deal with it?",
+            "gan-mode-collapse",
+        ),
+        (
+            "How can guardrails make an LLM deployment safe?",
+            "llm-guardrails",
+        ),
     ] {
         assert_in_top(query, Mode::Hybrid, 3, expected);
     }
@@ -49,14 +61,23 @@ fn english_questions_find_german_answers() {
 #[test]
 fn a_rare_term_is_found_first_by_bm25() {
     let ids = top_ids(&mut bundled(), "Wasserstein", Mode::Bm25, 3);
-    assert_eq!(ids.first().map(String::as_str), Some("gan-training-stability"), "{ids:?}");
+    assert_eq!(
+        ids.first().map(String::as_str),
+        Some("gan-training-stability"),
+        "{ids:?}"
+    );
 }
 
 #[test]
 fn umlaut_spellings_retrieve_the_same() {
     let mut searcher = bundled();
     let with = top_ids(&mut searcher, "Größe Übersetzung Schlüssel", Mode::Bm25, 5);
-    let without = top_ids(&mut searcher, "Groesse Uebersetzung Schluessel", Mode::Bm25, 5);
+    let without = top_ids(
+        &mut searcher,
+        "Groesse Uebersetzung Schluessel",
+        Mode::Bm25,
+        5,
+    );
     assert!(!with.is_empty());
     assert_eq!(with, without);
 }
@@ -77,17 +98,26 @@ fn query_syntax_characters_are_plain_text() {
         for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
             let options = SearchOptions::new(mode, 5, DEFAULT_FUSION);
             let answers = searcher.search(query, &options);
-            assert!(answers.is_ok(), "{query:?} in {mode:?}: {:?}", answers.err());
+            assert!(
+                answers.is_ok(),
+                "{query:?} in {mode:?}: {:?}",
+                answers.err()
+            );
         }
     }
-    assert_eq!(top_ids(&mut searcher, "title:LoRA^2", Mode::Bm25, 1), ["lora"]);
+    assert_eq!(
+        top_ids(&mut searcher, "title:LoRA^2", Mode::Bm25, 1),
+        ["lora"]
+    );
 }
 
 #[test]
 fn excerpts_are_sentences_of_the_answer() {
     let mut searcher = bundled();
     let options = SearchOptions::new(Mode::Hybrid, 5, DEFAULT_FUSION);
-    let answers = searcher.search("Wasserstein-Distanz als Verlustfunktion", &options).unwrap();
+    let answers = searcher
+        .search("Wasserstein-Distanz als Verlustfunktion", &options)
+        .unwrap();
     let top = &answers.hits[0];
     let answer = &searcher.corpus().get(top.doc).answer;
     let excerpt = &answer[top.excerpt.clone()];
@@ -101,10 +131,18 @@ fn hnsw_top10_equals_exact_search() {
     let mut searcher = bundled();
     let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
     for query in &queries {
-        let vector = searcher.embedder().unwrap().embed_query(&query.text).unwrap();
+        let vector = searcher
+            .embedder()
+            .unwrap()
+            .embed_query(&query.text)
+            .unwrap();
         let vectors = &searcher.index().vectors;
         let graph: Vec<usize> = vectors.search(&vector, 10).iter().map(|h| h.unit).collect();
-        let exact: Vec<usize> = vectors.exact_search(&vector, 10).iter().map(|h| h.unit).collect();
+        let exact: Vec<usize> = vectors
+            .exact_search(&vector, 10)
+            .iter()
+            .map(|h| h.unit)
+            .collect();
         assert_eq!(graph, exact, "{}", query.text);
     }
 }
@@ -119,17 +157,34 @@ fn default_pipeline_holds_its_baseline() {
     let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
     let qrels = eval::parse_qrels("dev".as_ref(), judged::DEV_QRELS).unwrap();
     let configs = [
-        Config { name: "default".into(), options: SearchOptions::new(Mode::Hybrid, 36, DEFAULT_FUSION) },
-        Config { name: "dense".into(), options: SearchOptions::new(Mode::Dense, 36, DEFAULT_FUSION) },
+        Config {
+            name: "default".into(),
+            options: SearchOptions::new(Mode::Hybrid, 36, DEFAULT_FUSION),
+        },
+        Config {
+            name: "dense".into(),
+            options: SearchOptions::new(Mode::Dense, 36, DEFAULT_FUSION),
+        },
     ];
     let reports = eval::run_configs(&mut bundled(), &configs, &queries, &qrels).unwrap();
     let (default, dense) = (&reports[0].evaluation.mean, &reports[1].evaluation.mean);
     for (name, value) in [("nDCG@10", default.ndcg10), ("RR@10", default.rr10)] {
         let floor = baseline["dev"][name].as_f64().unwrap() - tolerance;
-        assert!(value >= floor, "{name} {value:.4} fell below the baseline floor {floor:.4}");
+        assert!(
+            value >= floor,
+            "{name} {value:.4} fell below the baseline floor {floor:.4}"
+        );
     }
-    assert!(default.ndcg10 >= dense.ndcg10, "fusion {:.4} < dense {:.4}", default.ndcg10, dense.ndcg10);
+    assert!(
+        default.ndcg10 >= dense.ndcg10,
+        "fusion {:.4} < dense {:.4}",
+        default.ndcg10,
+        dense.ndcg10
+    );
     let english = reports[0].ndcg10_by_kind["en"];
     let english_dense = reports[1].ndcg10_by_kind["en"];
-    assert!(english >= english_dense - 0.02, "English: fusion {english:.4} vs dense {english_dense:.4}");
+    assert!(
+        english >= english_dense - 0.02,
+        "English: fusion {english:.4} vs dense {english_dense:.4}"
+    );
 }
