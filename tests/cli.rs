@@ -1,6 +1,6 @@
 //! The `antwort` binary as a user runs it: real model, real index directories, real files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn antwort(index: &Path, args: &[&str]) -> Output {
@@ -44,6 +44,17 @@ fn small_corpus() -> String {
         ),
     ]
     .join("\n")
+}
+
+/// A temporary directory holding `faq.jsonl` (the small corpus) and its built `index`.
+fn indexed_small_corpus() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.jsonl");
+    std::fs::write(&corpus, small_corpus()).unwrap();
+    let index = dir.path().join("index");
+    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    (dir, index)
 }
 
 /// Ids of the JSON results of one `ask --json`.
@@ -99,15 +110,7 @@ fn ask_builds_a_missing_index_and_answers_in_json() {
 
 #[test]
 fn batch_prints_one_json_line_per_query() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("faq.jsonl");
-    std::fs::write(&corpus, small_corpus()).unwrap();
-    let index = dir.path().join("index");
-    assert!(
-        antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()])
-            .status
-            .success()
-    );
+    let (dir, index) = indexed_small_corpus();
     let batch = dir.path().join("queries.txt");
     std::fs::write(&batch, "Brot backen\n\nTee kochen\nPlatten am Fahrrad\n").unwrap();
     let output = antwort(
@@ -127,12 +130,7 @@ fn batch_prints_one_json_line_per_query() {
 
 #[test]
 fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("faq.jsonl");
-    std::fs::write(&corpus, small_corpus()).unwrap();
-    let index = dir.path().join("index");
-    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
-    assert!(built.status.success(), "{}", stderr(&built));
+    let (dir, index) = indexed_small_corpus();
     let before = std::fs::read_to_string(index.join("CURRENT")).unwrap();
 
     let bad = dir.path().join("bad.jsonl");
@@ -190,15 +188,7 @@ fn a_changed_corpus_is_reindexed_before_answering() {
 
 #[test]
 fn a_killed_build_leaves_the_previous_index_usable() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("faq.jsonl");
-    std::fs::write(&corpus, small_corpus()).unwrap();
-    let index = dir.path().join("index");
-    assert!(
-        antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()])
-            .status
-            .success()
-    );
+    let (_dir, index) = indexed_small_corpus();
 
     // Rebuilding for the bundled corpus takes seconds of embedding; kill it midway.
     let mut build = Command::new(env!("CARGO_BIN_EXE_antwort"))
@@ -208,7 +198,19 @@ fn a_killed_build_leaves_the_previous_index_usable() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(3500));
+    // Kill it once it is writing its new generation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let building = || {
+        std::fs::read_dir(&index)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".build-"))
+    };
+    while !building() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(building(), "the build never started writing");
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let _ = build.kill();
     let status = build.wait().unwrap();
     assert!(
