@@ -225,19 +225,21 @@ fn a_killed_build_leaves_the_previous_index_usable() {
     assert_eq!(ids[0], "bike");
 }
 
+/// `antwort ask` with the model directory taken from the environment, as a user sets it.
+fn ask_with_models(index: &Path, models: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .arg("--index")
+        .arg(index)
+        .args(["ask", "Was ist LoRA?"])
+        .env("ANTWORT_MODEL_DIR", models)
+        .output()
+        .expect("antwort runs")
+}
+
 #[test]
 fn a_missing_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .args([
-            "--index",
-            dir.path().join("index").to_str().unwrap(),
-            "ask",
-            "Was ist LoRA?",
-        ])
-        .env("ANTWORT_MODEL_DIR", dir.path().join("nowhere"))
-        .output()
-        .unwrap();
+    let output = ask_with_models(&dir.path().join("index"), &dir.path().join("nowhere"));
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(message.contains("no embedding model in"), "{message}");
@@ -268,16 +270,7 @@ fn a_wrong_onnx_runtime_is_a_clear_error() {
         fake.join("manifest.json"),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .args([
-            "--index",
-            dir.path().join("index").to_str().unwrap(),
-            "ask",
-            "Was ist LoRA?",
-        ])
-        .env("ANTWORT_MODEL_DIR", &fake)
-        .output()
-        .unwrap();
+    let output = ask_with_models(&dir.path().join("index"), &fake);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(
