@@ -224,8 +224,7 @@ pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
     };
     let mut embedder = None;
     if let Some(models) = &models {
-        if let Some(reason) = staleness(&dir, &source, models)? {
-            let corpus = Corpus::load(&source)?;
+        if let Some((reason, corpus)) = staleness(&dir, &source, models)? {
             eprintln!(
                 "antwort: {reason}; building the index in {}",
                 cli.index.display()
@@ -251,13 +250,14 @@ pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
     Ok(Searcher::new(index, embedder))
 }
 
-/// Why the index must be rebuilt before answering, if it must. A corpus file that no longer
-/// loads is reported and the existing index kept: better old answers than none.
+/// Why the index must be rebuilt before answering, if it must, with the corpus to rebuild it
+/// from. A corpus file that no longer loads is reported and the existing index kept: better old
+/// answers than none.
 fn staleness(
     dir: &IndexDir,
     source: &CorpusSource,
     models: &ModelFiles,
-) -> anyhow::Result<Option<Staleness>> {
+) -> anyhow::Result<Option<(Staleness, Corpus)>> {
     let corpus = match Corpus::load(source) {
         Ok(corpus) => corpus,
         Err(e) if dir.manifest()?.is_some() => {
@@ -266,7 +266,8 @@ fn staleness(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(dir.staleness(&corpus, models.model_checksum())?)
+    let reason = dir.staleness(&corpus, models.model_checksum())?;
+    Ok(reason.map(|reason| (reason, corpus)))
 }
 
 fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {

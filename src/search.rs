@@ -192,7 +192,6 @@ impl Searcher {
         };
         timings.fusion = started.elapsed();
 
-        let mut analyzer = crate::analysis::german_analyzer();
         let hits = fused
             .into_iter()
             .take(options.top_k)
@@ -201,7 +200,7 @@ impl Searcher {
                 score: f.score,
                 lexical: f.lexical,
                 dense: f.dense,
-                excerpt: self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer),
+                excerpt: self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms),
             })
             .collect();
         Ok(Answers {
@@ -242,21 +241,16 @@ impl Searcher {
 
     /// The sentence of the answer that matched best: by embedding when the dense arm saw one,
     /// else by shared query terms, else the first sentence.
-    fn excerpt(
-        &self,
-        doc: usize,
-        dense: Option<&DenseDoc>,
-        terms: &[String],
-        analyzer: &mut tantivy::tokenizer::TextAnalyzer,
-    ) -> Range<usize> {
+    fn excerpt(&self, doc: usize, dense: Option<&DenseDoc>, terms: &[String]) -> Range<usize> {
         let vectors = &self.index.vectors;
         if let Some((unit, _)) = dense.and_then(|d| d.best_sentence) {
             return vectors.units()[unit].span.clone();
         }
         let answer = &self.index.corpus.get(doc).answer;
         let sentences: Vec<Range<usize>> = crate::analysis::sentences(answer);
+        let mut analyzer = crate::analysis::german_analyzer();
         let mut shared = |span: &Range<usize>| {
-            distinct_terms(analyzer, &answer[span.clone()])
+            distinct_terms(&mut analyzer, &answer[span.clone()])
                 .iter()
                 .filter(|t| terms.contains(t))
                 .count()
