@@ -88,8 +88,11 @@ pub struct AskArgs {
     /// Number of answers.
     #[arg(long, short = 'k', default_value_t = SearchOptions::DEFAULT_TOP_K)]
     pub top_k: usize,
-    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    #[arg(long, value_enum, default_value_t = Mode::Rerank)]
     pub mode: Mode,
+    /// Skip reranking: the same as --mode hybrid when the mode is rerank.
+    #[arg(long)]
+    pub no_rerank: bool,
     #[command(flatten)]
     pub fusion: FusionArgs,
     /// Print one JSON object instead of text.
@@ -114,6 +117,9 @@ pub struct FusionArgs {
     /// Candidates per arm before fusion [default: max(5 x top-k, 50)].
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Fused candidates the reranker rescores.
+    #[arg(long, default_value_t = crate::rerank::DEFAULT_RERANK_DEPTH)]
+    pub rerank_depth: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,13 +151,24 @@ impl FusionArgs {
     }
 
     pub fn options(&self, mode: Mode, top_k: usize) -> anyhow::Result<SearchOptions> {
+        self.options_with(mode, top_k, self.fusion()?)
+    }
+
+    /// The options these flags give, with `fusion` in place of the flags' own.
+    pub fn options_with(
+        &self,
+        mode: Mode,
+        top_k: usize,
+        fusion: Fusion,
+    ) -> anyhow::Result<SearchOptions> {
         if top_k == 0 {
             bail!("--top-k must be at least 1");
         }
-        let mut options = SearchOptions::new(mode, top_k, self.fusion()?);
+        let mut options = SearchOptions::new(mode, top_k, fusion);
         if let Some(depth) = self.depth {
             options.depth = depth.max(top_k);
         }
+        options.rerank_depth = self.rerank_depth.max(1);
         Ok(options)
     }
 }
@@ -212,14 +229,11 @@ fn build(
 /// Opens the index for querying, building or rebuilding it first when it is missing or stale.
 pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
     let dir = IndexDir::new(&cli.index);
-    let manifest = dir.manifest()?;
-    let source = manifest
-        .as_ref()
-        .map_or(CorpusSource::Bundled, |m| m.corpus_source.clone());
+    let source = dir.corpus_source().unwrap_or(CorpusSource::Bundled);
     // BM25 over an existing index needs no model; everything else does.
     let models = match ModelFiles::locate(cli.model_dir.as_deref()) {
         Ok(models) => Some(models),
-        Err(_) if manifest.is_some() && !mode.needs_embedder() => None,
+        Err(_) if dir.exists() && !mode.needs_embedder() => None,
         Err(e) => return Err(e.into()),
     };
     let mut embedder = None;
@@ -260,7 +274,7 @@ fn staleness(
 ) -> anyhow::Result<Option<(Staleness, Corpus)>> {
     let corpus = match Corpus::load(source) {
         Ok(corpus) => corpus,
-        Err(e) if dir.manifest()?.is_some() => {
+        Err(e) if dir.exists() => {
             eprintln!("antwort: warning: cannot re-read the corpus ({e}); answering from the existing index");
             return Ok(None);
         }
@@ -271,7 +285,11 @@ fn staleness(
 }
 
 fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
-    let options = args.fusion.options(args.mode, args.top_k)?;
+    let mode = match args.mode {
+        Mode::Rerank if args.no_rerank => Mode::Hybrid,
+        mode => mode,
+    };
+    let options = args.fusion.options(mode, args.top_k)?;
     let queries = match (&args.query, &args.batch) {
         (Some(query), _) => vec![query.clone()],
         (None, Some(path)) => read_batch(path)?,
@@ -280,7 +298,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     if queries.iter().any(|q| q.trim().is_empty()) {
         bail!("the query is empty; ask a question, e.g. antwort ask \"Was ist LoRA?\"");
     }
-    let mut searcher = open_searcher(cli, args.mode)?;
+    let mut searcher = open_searcher(cli, mode)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for query in &queries {
@@ -323,6 +341,13 @@ pub struct Report<'a> {
     pub query: &'a str,
     pub mode: &'static str,
     pub fusion: String,
+    /// Share of the query (IDF-weighted) whose terms occur in the corpus; scales BM25 in fusion.
+    pub lexical_coverage: f32,
+    /// False when the corpus does not seem to answer the query: the results are only the
+    /// nearest ones. Null when only BM25 ran.
+    pub confident: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<crate::search::Confidence>,
     pub results: Vec<ReportHit<'a>>,
     pub timings_ms: crate::search::Timings,
 }
@@ -375,6 +400,9 @@ impl<'a> Report<'a> {
             query,
             mode: options.mode.name(),
             fusion: options.fusion.to_string(),
+            lexical_coverage: answers.lexical_coverage,
+            confident: answers.confidence.map(|c| c.confident),
+            confidence: answers.confidence,
             results,
             timings_ms: answers.timings,
         }
@@ -388,6 +416,12 @@ impl<'a> Report<'a> {
         };
         if self.results.is_empty() {
             writeln!(out, "no answer found for \"{}\"", self.query)?;
+        } else if self.confident == Some(false) {
+            writeln!(
+                out,
+                "{bold}No confident answer:{reset} the corpus does not seem to cover this question. \
+                 Nearest results, weak:\n"
+            )?;
         }
         for hit in &self.results {
             let title = if hit.question.is_empty() {
@@ -447,21 +481,15 @@ fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     let mut searcher = open_searcher(cli, Mode::Hybrid)?;
     let top_k = searcher.corpus().len().min(100);
     let chosen = args.fusion.fusion()?;
-    let with = |mode, fusion| {
-        let mut options = SearchOptions::new(mode, top_k, fusion);
-        if let Some(depth) = args.fusion.depth {
-            options.depth = depth.max(top_k);
-        }
-        options
-    };
+    let with = |mode, fusion| args.fusion.options_with(mode, top_k, fusion);
     let mut configs = vec![
         Config {
             name: "bm25".into(),
-            options: with(Mode::Bm25, chosen),
+            options: with(Mode::Bm25, chosen)?,
         },
         Config {
             name: "dense".into(),
-            options: with(Mode::Dense, chosen),
+            options: with(Mode::Dense, chosen)?,
         },
     ];
     for adaptive in [false, true] {
@@ -470,13 +498,17 @@ fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         let alpha = args.fusion.alpha;
         configs.push(Config {
             name: format!("hybrid rrf k={k} {label}"),
-            options: with(Mode::Hybrid, Fusion::Rrf { k, adaptive }),
+            options: with(Mode::Hybrid, Fusion::Rrf { k, adaptive })?,
         });
         configs.push(Config {
             name: format!("hybrid convex a={alpha} {label}"),
-            options: with(Mode::Hybrid, Fusion::Convex { alpha, adaptive }),
+            options: with(Mode::Hybrid, Fusion::Convex { alpha, adaptive })?,
         });
     }
+    configs.push(Config {
+        name: "rerank: hybrid + units".into(),
+        options: with(Mode::Rerank, chosen)?,
+    });
     let reports = eval::run_configs(&mut searcher, &configs, &queries, &qrels)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

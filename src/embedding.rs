@@ -129,7 +129,7 @@ fn fetch_hint(root: &Path) -> String {
 }
 
 /// ONNX Runtime allows one environment per process; every embedder shares it.
-fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
+pub(crate) fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
     static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> =
         OnceLock::new();
     let library = files.root.join(ORT_LIBRARY);

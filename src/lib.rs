@@ -12,12 +12,14 @@
 pub mod analysis;
 pub mod cli;
 pub mod corpus;
+pub mod cross_encoder;
 pub mod embedding;
 pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod index;
 pub mod lexical;
+pub mod rerank;
 pub mod search;
 pub mod vector;
 

@@ -11,9 +11,10 @@ use serde::Serialize;
 use crate::corpus::Corpus;
 use crate::embedding::Embedder;
 use crate::error::{Error, Result};
-use crate::fusion::{self, ArmRank, Fusion};
+use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
 use crate::lexical::{distinct_terms, LexicalResult};
+use crate::rerank::{Candidate, RerankQuery, Reranker, UnitReranker};
 use crate::vector::{UnitHit, UnitKind};
 
 /// Which retrievers answer.
@@ -26,6 +27,8 @@ pub enum Mode {
     Dense,
     /// Both, fused.
     Hybrid,
+    /// Both, fused, then the top candidates reranked: the full pipeline.
+    Rerank,
 }
 
 impl Mode {
@@ -38,6 +41,7 @@ impl Mode {
             Mode::Bm25 => "bm25",
             Mode::Dense => "dense",
             Mode::Hybrid => "hybrid",
+            Mode::Rerank => "rerank",
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct SearchOptions {
     /// Candidates each arm contributes to fusion; at least 5 × `top_k` so that a pair one arm
     /// ranks low can still be lifted by the other.
     pub depth: usize,
+    /// Fused candidates the reranker rescores in [`Mode::Rerank`].
+    pub rerank_depth: usize,
 }
 
 impl SearchOptions {
@@ -63,6 +69,7 @@ impl SearchOptions {
             top_k,
             fusion,
             depth: (5 * top_k).max(Self::MIN_DEPTH),
+            rerank_depth: crate::rerank::DEFAULT_RERANK_DEPTH,
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct Hit {
     pub score: f32,
     pub lexical: Option<ArmRank>,
     pub dense: Option<ArmRank>,
+    /// The reranker's score, in [`Mode::Rerank`].
+    pub rerank: Option<f32>,
     /// Byte range in the answer of the sentence that matched best.
     pub excerpt: Range<usize>,
 }
@@ -96,6 +105,8 @@ pub struct Timings {
     pub vector: Duration,
     #[serde(serialize_with = "as_millis")]
     pub fusion: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub rerank: Duration,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -110,7 +121,19 @@ pub struct Answers {
     pub terms: Vec<String>,
     /// How much of the query BM25 could see (see [`LexicalResult::coverage`]).
     pub lexical_coverage: f32,
+    /// Whether the corpus seems to answer the query at all; `None` without the dense arm.
+    pub confidence: Option<Confidence>,
     pub timings: Timings,
+}
+
+/// The verdict on whether any answer is a real answer (see [`crate::index::Calibration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Confidence {
+    pub confident: bool,
+    /// The query's best similarity to any unit of the corpus.
+    pub best_similarity: f32,
+    /// The corpus's calibrated threshold.
+    pub weak_below: f32,
 }
 
 /// A per-pair view of the dense arm: the best similarity of any unit of the pair, and which
@@ -125,12 +148,23 @@ struct DenseDoc {
 pub struct Searcher {
     index: Index,
     embedder: Option<Embedder>,
+    reranker: Box<dyn Reranker + Send>,
 }
 
 impl Searcher {
     /// `embedder` may be `None` when only BM25 will be asked.
     pub fn new(index: Index, embedder: Option<Embedder>) -> Searcher {
-        Searcher { index, embedder }
+        Searcher {
+            index,
+            embedder,
+            reranker: Box::new(UnitReranker::default()),
+        }
+    }
+
+    /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`UnitReranker`] by default).
+    pub fn with_reranker(mut self, reranker: Box<dyn Reranker + Send>) -> Searcher {
+        self.reranker = reranker;
+        self
     }
 
     pub fn corpus(&self) -> &Corpus {
@@ -159,6 +193,7 @@ impl Searcher {
             result
         };
 
+        let mut query_vector = None;
         let dense = if options.mode.needs_embedder() {
             let embedder = self.embedder.as_mut().ok_or_else(|| {
                 Error::Usage(format!(
@@ -172,6 +207,7 @@ impl Searcher {
             let started = Instant::now();
             let docs = self.dense_docs(&vector, depth);
             timings.vector = started.elapsed();
+            query_vector = Some(vector);
             docs
         } else {
             HashMap::new()
@@ -184,7 +220,7 @@ impl Searcher {
         dense_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         dense_list.truncate(depth);
         let fused = match options.mode {
-            Mode::Hybrid => {
+            Mode::Hybrid | Mode::Rerank => {
                 fusion::fuse(options.fusion, &lexical_list, &dense_list, lexical.coverage)
             }
             Mode::Bm25 => fusion::single_arm(&lexical_list, fusion::Arm::Lexical),
@@ -192,21 +228,58 @@ impl Searcher {
         };
         timings.fusion = started.elapsed();
 
-        let hits = fused
+        let mut ranked: Vec<(Fused, Option<f32>)> = fused.into_iter().map(|f| (f, None)).collect();
+        if options.mode == Mode::Rerank {
+            let started = Instant::now();
+            ranked.truncate(options.rerank_depth.max(options.top_k));
+            let candidates: Vec<Candidate> = ranked
+                .iter()
+                .map(|(f, _)| Candidate {
+                    doc: f.doc,
+                    fused_score: f.score,
+                })
+                .collect();
+            let query = RerankQuery {
+                text: query,
+                vector: query_vector.as_deref(),
+            };
+            let scores = self.reranker.score(&query, &candidates, &self.index)?;
+            for ((_, slot), score) in ranked.iter_mut().zip(scores) {
+                *slot = Some(score);
+            }
+            let key = |r: &(Fused, Option<f32>)| r.1.unwrap_or(f32::NEG_INFINITY);
+            ranked.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.0.doc.cmp(&b.0.doc)));
+            timings.rerank = started.elapsed();
+        }
+
+        let hits = ranked
             .into_iter()
             .take(options.top_k)
-            .map(|f| Hit {
+            .map(|(f, rerank)| Hit {
                 doc: f.doc,
-                score: f.score,
+                score: rerank.unwrap_or(f.score),
                 lexical: f.lexical,
                 dense: f.dense,
+                rerank,
                 excerpt: self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms),
             })
             .collect();
+        let calibration = self.index.manifest.calibration;
+        let confidence =
+            dense
+                .values()
+                .map(|d| d.score)
+                .max_by(f32::total_cmp)
+                .map(|best_similarity| Confidence {
+                    confident: best_similarity >= calibration.weak_below,
+                    best_similarity,
+                    weak_below: calibration.weak_below,
+                });
         Ok(Answers {
             hits,
             terms: lexical.terms,
             lexical_coverage: lexical.coverage,
+            confidence,
             timings,
         })
     }

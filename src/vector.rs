@@ -210,6 +210,14 @@ impl VectorIndex {
         &self.vectors[unit]
     }
 
+    /// Ids of the units of one pair. Units are stored pair by pair ([`units_of`]), so they are
+    /// one contiguous run, found by binary search.
+    pub fn units_of_doc(&self, doc: usize) -> std::ops::Range<usize> {
+        let start = self.units.partition_point(|u| u.doc < doc);
+        let end = self.units.partition_point(|u| u.doc <= doc);
+        start..end
+    }
+
     pub fn len(&self) -> usize {
         self.units.len()
     }

@@ -1,0 +1,185 @@
+//! A user-supplied cross-encoder reranker: an ONNX model that reads the query and a candidate
+//! together and gives one relevance logit, run through fastembed's `TextRerank`.
+//!
+//! No registry ships a trained multilingual cross-encoder, so antwort cannot fetch one the way
+//! `scripts/fetch-models` fetches the embedding model: the user exports one and points antwort at
+//! its directory. Everything that can be wrong with that directory comes back as
+//! [`Error::Model`] naming the directory and saying what it must contain.
+
+use std::path::{Path, PathBuf};
+
+use fastembed::{
+    RerankInitOptionsUserDefined, TextRerank, TokenizerFiles, UserDefinedRerankingModel,
+};
+
+use crate::embedding::{ort_environment, ModelFiles};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::rerank::{Candidate, RerankQuery, Reranker};
+
+/// Environment variable naming the reranker directory (the CLI's `--reranker DIR`).
+pub const RERANKER_ENV: &str = "ANTWORT_RERANKER";
+
+/// The files a reranker directory must hold: the model, and the tokenizer as Hugging Face
+/// `save_pretrained` writes it.
+pub const RERANKER_FILES: [&str; 5] = [
+    MODEL_FILE,
+    "tokenizer.json",
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+];
+
+const MODEL_FILE: &str = "model.onnx";
+
+/// Candidates scored per ONNX run. Candidates are batched in order of length, so a batch pads
+/// to about its own length; 16 covers the default rerank depth in two runs.
+pub const CROSS_ENCODER_BATCH: usize = 16;
+
+/// Longest query + candidate in tokens; fastembed truncates the pair (the longer side first)
+/// beyond this, which is also the position limit of the usual XLM-R and MiniLM cross-encoders.
+const MAX_TOKENS: usize = 512;
+
+/// A loaded cross-encoder.
+pub struct CrossEncoder {
+    model: TextRerank,
+    dir: PathBuf,
+}
+
+impl CrossEncoder {
+    /// Loads the cross-encoder in `dir` on the ONNX Runtime library of `models`, which every
+    /// model in the process shares.
+    ///
+    /// One pair is scored before returning, so that a model with the wrong inputs or outputs
+    /// fails here, naming its directory, rather than at the first query.
+    pub fn load(dir: &Path, models: &ModelFiles, threads: usize) -> Result<CrossEncoder> {
+        let files = read_files(dir)?;
+        let options = RerankInitOptionsUserDefined::new()
+            .with_max_length(MAX_TOKENS)
+            .with_intra_threads(threads.max(1))
+            .with_environment(ort_environment(models)?);
+        // From the file, not from memory: exports over 2 GB (bge-reranker-v2-m3) keep their
+        // weights in `model.onnx_data` beside it, which ONNX Runtime finds only this way.
+        let model = UserDefinedRerankingModel::new(dir.join(MODEL_FILE), files);
+        let model = TextRerank::try_new_from_user_defined(model, options)
+            .map_err(|e| invalid(dir, format!("cannot load the cross-encoder: {e}")))?;
+        let mut encoder = CrossEncoder {
+            model,
+            dir: dir.to_path_buf(),
+        };
+        encoder.scores("query", &["passage"])?;
+        Ok(encoder)
+    }
+
+    /// The directory the model was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The fastembed model underneath, for what [`CrossEncoder::scores`] does not offer, such as
+    /// fastembed's own `rerank`, which returns the texts best first.
+    pub fn text_rerank(&mut self) -> &mut TextRerank {
+        &mut self.model
+    }
+
+    /// The model's logit for (`query`, text) for each of `texts`, in input order.
+    ///
+    /// Texts are scored in order of length so that each batch pads to about its own length:
+    /// candidate answers range from one line to pages, and a pair costs as much as the longest
+    /// in its batch.
+    pub fn scores(&mut self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let sorted: Vec<&str> = order.iter().map(|&i| texts[i]).collect();
+        let results = self
+            .model
+            .rerank(query, sorted.as_slice(), false, Some(CROSS_ENCODER_BATCH))
+            .map_err(|e| invalid(&self.dir, format!("the cross-encoder failed: {e}")))?;
+        // fastembed returns the results best first, each with its position in what it was given.
+        let mut scores = vec![f32::NAN; texts.len()];
+        for result in results {
+            scores[order[result.index]] = result.score;
+        }
+        Ok(scores)
+    }
+}
+
+impl Reranker for CrossEncoder {
+    fn name(&self) -> &'static str {
+        "cross-encoder"
+    }
+
+    /// Scores each candidate's question and answer together, as the model reads a passage; the
+    /// fused score is not used, the model sees the text itself.
+    fn score(
+        &mut self,
+        query: &RerankQuery,
+        candidates: &[Candidate],
+        index: &Index,
+    ) -> Result<Vec<f32>> {
+        let texts: Vec<String> = candidates
+            .iter()
+            .map(|candidate| candidate_text(index, candidate.doc))
+            .collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        self.scores(query.text, &texts)
+    }
+}
+
+/// What the cross-encoder reads for a document: its question, then its answer.
+fn candidate_text(index: &Index, doc: usize) -> String {
+    let pair = index.corpus.get(doc);
+    format!("{}\n{}", pair.question, pair.answer)
+}
+
+/// Reads the tokenizer files, after checking that every file of [`RERANKER_FILES`] is there so
+/// that the error lists all that are missing at once.
+fn read_files(dir: &Path) -> Result<TokenizerFiles> {
+    if !dir.is_dir() {
+        return Err(invalid(
+            dir,
+            "no reranker here: the directory does not exist".to_string(),
+        ));
+    }
+    let missing: Vec<&str> = RERANKER_FILES
+        .into_iter()
+        .filter(|name| !dir.join(name).is_file())
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(dir, format!("missing {}", missing.join(", "))));
+    }
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path)
+            .map_err(|e| invalid(dir, format!("cannot read {}: {e}", path.display())))
+    };
+    Ok(TokenizerFiles {
+        tokenizer_file: read("tokenizer.json")?,
+        config_file: read("config.json")?,
+        special_tokens_map_file: read("special_tokens_map.json")?,
+        tokenizer_config_file: read("tokenizer_config.json")?,
+    })
+}
+
+/// An [`Error::Model`] about the reranker in `dir`, with the fix for every such problem: what
+/// the directory must hold and how to make one.
+fn invalid(dir: &Path, problem: String) -> Error {
+    Error::Model {
+        message: format!("reranker {}: {problem}", dir.display()),
+        fix: format!(
+            "a reranker directory holds an ONNX cross-encoder with one output `logits` \
+             [batch, 1] and its tokenizer: {files}. Export a multilingual one on a machine that \
+             can reach the Hugging Face hub, e.g. `optimum-cli export onnx --model \
+             BAAI/bge-reranker-v2-m3 DIR` (or an mMARCO MiniLM such as \
+             cross-encoder/mmarco-mMiniLMv2-L12-H384-v1), copy DIR here, then pass \
+             `--reranker DIR` or set {RERANKER_ENV}=DIR",
+            files = RERANKER_FILES.join(", "),
+        ),
+    }
+}
+
+/// `Searcher::with_reranker` takes `Box<dyn Reranker + Send>`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<CrossEncoder>();
+};
