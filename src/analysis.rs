@@ -39,6 +39,24 @@ pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
+/// Byte ranges of the words of `text` whose analyzed form is one of `terms`: the words a
+/// query matched, for highlighting.
+pub fn matching_spans(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+    terms: &[String],
+) -> Vec<Range<usize>> {
+    let mut stream = analyzer.token_stream(text);
+    let mut spans = Vec::new();
+    while stream.advance() {
+        let token = stream.token();
+        if terms.contains(&token.text) {
+            spans.push(token.offset_from..token.offset_to);
+        }
+    }
+    spans
+}
+
 /// Folds German spelling variants of lower-case text: ä/ö/ü → a/o/u, ß → ss, and the
 /// transliterations ae/oe → a/o and ue → u, except where the u follows a vowel or q ("neue",
 /// "Quelle", "Bauer" keep their e). The state machine of Lucene's GermanNormalizationFilter.
@@ -191,6 +209,15 @@ mod tests {
     fn inflections_share_a_stem_and_stop_words_go() {
         assert_eq!(analyze("Modelle"), analyze("Modells"));
         assert_eq!(analyze("Was ist das Training"), analyze("Trainings"));
+    }
+
+    #[test]
+    fn matching_spans_point_at_surface_words() {
+        let text = "Die Übersetzungen großer Modelle";
+        let terms = analyze("uebersetzung modell");
+        let spans = matching_spans(&mut german_analyzer(), text, &terms);
+        let words: Vec<&str> = spans.into_iter().map(|r| &text[r]).collect();
+        assert_eq!(words, ["Übersetzungen", "Modelle"]);
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub(crate) fn ort_environment(files: &ModelFiles) -> Result<ort::environment::En
 /// A loaded embedding model.
 pub struct Embedder {
     model: TextEmbedding,
+    load_time: std::time::Duration,
 }
 
 /// A one-word tokenizer handed to fastembed while the real one loads on another thread.
@@ -166,6 +167,7 @@ const PLACEHOLDER_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddi
 impl Embedder {
     /// Loads ONNX Runtime, the model and its tokenizer, the last two in parallel.
     pub fn load(files: &ModelFiles, threads: usize) -> Result<Embedder> {
+        let started = std::time::Instant::now();
         let environment = ort_environment(files)?;
         let dir = files.model_dir();
         let read = |name: &str| {
@@ -201,8 +203,16 @@ impl Embedder {
                 fix: fetch_hint(&files.root),
             })?;
             model.tokenizer = tokenizer;
-            Ok(Embedder { model })
+            Ok(Embedder {
+                model,
+                load_time: started.elapsed(),
+            })
         })
+    }
+
+    /// How long [`Embedder::load`] took.
+    pub fn load_time(&self) -> std::time::Duration {
+        self.load_time
     }
 
     /// The unit-length embedding of a search query.

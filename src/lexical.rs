@@ -43,6 +43,13 @@ pub struct LexicalResult {
     pub coverage: f32,
 }
 
+/// Per-field BM25 scores by corpus ordinal (see [`LexicalIndex::field_scores`]).
+#[derive(Debug, Clone, Default)]
+pub struct FieldScores {
+    pub question: std::collections::HashMap<usize, f32>,
+    pub answer: std::collections::HashMap<usize, f32>,
+}
+
 /// A BM25 index over a corpus, read-only once built.
 pub struct LexicalIndex {
     index: Index,
@@ -140,8 +147,37 @@ impl LexicalIndex {
                 ..LexicalResult::default()
             });
         }
-        let query = self.disjunction(&terms);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit))?;
+        let fields = [
+            (self.fields.question, QUESTION_BOOST),
+            (self.fields.answer, 1.0),
+        ];
+        let hits = self.top(&searcher, &self.disjunction(&terms, &fields), limit)?;
+        Ok(LexicalResult {
+            hits,
+            terms,
+            coverage,
+        })
+    }
+
+    /// BM25 of the question field and of the answer field apart (unboosted), for the pairs
+    /// among each field's `limit` best: what `--explain` shows.
+    pub fn field_scores(&self, terms: &[String], limit: usize) -> Result<FieldScores> {
+        let searcher = self.reader.searcher();
+        let mut scores = FieldScores::default();
+        for (field, into) in [
+            (self.fields.question, &mut scores.question),
+            (self.fields.answer, &mut scores.answer),
+        ] {
+            for hit in self.top(&searcher, &self.disjunction(terms, &[(field, 1.0)]), limit)? {
+                into.insert(hit.doc, hit.score);
+            }
+        }
+        Ok(scores)
+    }
+
+    /// The `limit` best pairs for a query, by corpus ordinal.
+    fn top(&self, searcher: &Searcher, query: &dyn Query, limit: usize) -> Result<Vec<LexicalHit>> {
+        let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -156,21 +192,14 @@ impl LexicalIndex {
                 score,
             });
         }
-        Ok(LexicalResult {
-            hits,
-            terms,
-            coverage,
-        })
+        Ok(hits)
     }
 
-    /// Every term in both fields, the question clauses boosted.
-    fn disjunction(&self, terms: &[String]) -> BooleanQuery {
+    /// Every term in each of `fields`, each field's clauses boosted by its weight.
+    fn disjunction(&self, terms: &[String], fields: &[(Field, f32)]) -> BooleanQuery {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
         for term in terms {
-            for (field, boost) in [
-                (self.fields.question, QUESTION_BOOST),
-                (self.fields.answer, 1.0),
-            ] {
+            for &(field, boost) in fields {
                 let query = TermQuery::new(
                     Term::from_field_text(field, term),
                     IndexRecordOption::WithFreqs,

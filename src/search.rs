@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::analysis::matching_spans;
 use crate::corpus::Corpus;
 use crate::embedding::Embedder;
 use crate::error::{Error, Result};
@@ -88,10 +89,16 @@ pub struct Hit {
     pub score: f32,
     pub lexical: Option<ArmRank>,
     pub dense: Option<ArmRank>,
+    /// The fused score (in single-arm modes, that arm's score).
+    pub fused: f32,
     /// The reranker's score, in [`Mode::Rerank`].
     pub rerank: Option<f32>,
     /// Byte range in the answer of the sentence that matched best.
     pub excerpt: Range<usize>,
+    /// Byte ranges in the answer, inside the excerpt, of words the query matched.
+    pub excerpt_matches: Vec<Range<usize>>,
+    /// Byte ranges in the question of words the query matched.
+    pub question_matches: Vec<Range<usize>>,
 }
 
 /// Time spent in each stage of one query.
@@ -252,16 +259,29 @@ impl Searcher {
             timings.rerank = started.elapsed();
         }
 
+        let mut analyzer = crate::analysis::german_analyzer();
         let hits = ranked
             .into_iter()
             .take(options.top_k)
-            .map(|(f, rerank)| Hit {
-                doc: f.doc,
-                score: rerank.unwrap_or(f.score),
-                lexical: f.lexical,
-                dense: f.dense,
-                rerank,
-                excerpt: self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms),
+            .map(|(f, rerank)| {
+                let pair = self.index.corpus.get(f.doc);
+                let excerpt = self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms);
+                let in_excerpt = &pair.answer[excerpt.clone()];
+                let excerpt_matches = matching_spans(&mut analyzer, in_excerpt, &lexical.terms)
+                    .into_iter()
+                    .map(|r| r.start + excerpt.start..r.end + excerpt.start)
+                    .collect();
+                Hit {
+                    doc: f.doc,
+                    score: rerank.unwrap_or(f.score),
+                    fused: f.score,
+                    lexical: f.lexical,
+                    dense: f.dense,
+                    rerank,
+                    excerpt_matches,
+                    question_matches: matching_spans(&mut analyzer, &pair.question, &lexical.terms),
+                    excerpt,
+                }
             })
             .collect();
         let calibration = self.index.manifest.calibration;

@@ -8,13 +8,15 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use crate::corpus::{Corpus, CorpusSource};
 use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
 use crate::fusion::Fusion;
 use crate::index::{IndexDir, Staleness};
-use crate::search::{Answers, Mode, SearchOptions, Searcher};
+use crate::search::{Mode, SearchOptions, Searcher};
+
+mod report;
+use report::Report;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,6 +100,9 @@ pub struct AskArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Show each hit's rank and score in every stage, and the time each stage took.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -303,7 +308,21 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     let mut out = stdout.lock();
     for query in &queries {
         let answers = searcher.search(query, &options)?;
-        let report = Report::new(searcher.corpus(), query, &options, &answers);
+        let explain = if args.explain {
+            Some(report::ExplainInput {
+                fields: searcher
+                    .index()
+                    .lexical
+                    .field_scores(&answers.terms, options.depth)?,
+                terms: &answers.terms,
+                model_load_ms: searcher
+                    .embedder()
+                    .map(|e| e.load_time().as_secs_f64() * 1e3),
+            })
+        } else {
+            None
+        };
+        let report = Report::new(searcher.corpus(), query, &options, &answers, explain);
         if args.json || args.batch.is_some() {
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;
@@ -333,129 +352,6 @@ fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
         bail!("{}: no queries (one query per line)", path.display());
     }
     Ok(queries)
-}
-
-/// One query's answers as printed: the JSON shape, and the text rendering of the same data.
-#[derive(Serialize)]
-pub struct Report<'a> {
-    pub query: &'a str,
-    pub mode: &'static str,
-    pub fusion: String,
-    /// Share of the query (IDF-weighted) whose terms occur in the corpus; scales BM25 in fusion.
-    pub lexical_coverage: f32,
-    /// False when the corpus does not seem to answer the query: the results are only the
-    /// nearest ones. Null when only BM25 ran.
-    pub confident: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<crate::search::Confidence>,
-    pub results: Vec<ReportHit<'a>>,
-    pub timings_ms: crate::search::Timings,
-}
-
-#[derive(Serialize)]
-pub struct ReportHit<'a> {
-    pub rank: usize,
-    pub id: &'a str,
-    pub section: &'a str,
-    pub question: &'a str,
-    pub answer: &'a str,
-    pub score: f32,
-    pub excerpt: &'a str,
-    /// Byte offsets of the excerpt in `answer`, end exclusive.
-    pub excerpt_byte_range: [usize; 2],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bm25_rank: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dense_rank: Option<usize>,
-}
-
-impl<'a> Report<'a> {
-    pub fn new(
-        corpus: &'a Corpus,
-        query: &'a str,
-        options: &SearchOptions,
-        answers: &Answers,
-    ) -> Self {
-        let results = answers
-            .hits
-            .iter()
-            .enumerate()
-            .map(|(i, hit)| {
-                let pair = corpus.get(hit.doc);
-                ReportHit {
-                    rank: i + 1,
-                    id: &pair.id,
-                    section: &pair.section,
-                    question: &pair.question,
-                    answer: &pair.answer,
-                    score: hit.score,
-                    excerpt: &pair.answer[hit.excerpt.clone()],
-                    excerpt_byte_range: [hit.excerpt.start, hit.excerpt.end],
-                    bm25_rank: hit.lexical.map(|a| a.rank),
-                    dense_rank: hit.dense.map(|a| a.rank),
-                }
-            })
-            .collect();
-        Report {
-            query,
-            mode: options.mode.name(),
-            fusion: options.fusion.to_string(),
-            lexical_coverage: answers.lexical_coverage,
-            confident: answers.confidence.map(|c| c.confident),
-            confidence: answers.confidence,
-            results,
-            timings_ms: answers.timings,
-        }
-    }
-
-    fn write_text(&self, out: &mut impl Write, colour: bool) -> std::io::Result<()> {
-        let (bold, dim, reset) = if colour {
-            ("\x1b[1m", "\x1b[2m", "\x1b[0m")
-        } else {
-            ("", "", "")
-        };
-        if self.results.is_empty() {
-            writeln!(out, "no answer found for \"{}\"", self.query)?;
-        } else if self.confident == Some(false) {
-            writeln!(
-                out,
-                "{bold}No confident answer:{reset} the corpus does not seem to cover this question. \
-                 Nearest results, weak:\n"
-            )?;
-        }
-        for hit in &self.results {
-            let title = if hit.question.is_empty() {
-                hit.id
-            } else {
-                hit.question
-            };
-            writeln!(out, "{}. {bold}{title}{reset}", hit.rank)?;
-            writeln!(
-                out,
-                "   {dim}{} · {} · score {:.4}{reset}",
-                hit.id,
-                if hit.section.is_empty() {
-                    "-"
-                } else {
-                    hit.section
-                },
-                hit.score
-            )?;
-            writeln!(out, "   {}", clip(hit.excerpt, 300))?;
-            writeln!(out)?;
-        }
-        Ok(())
-    }
-}
-
-/// At most `max` characters of `text`, cut at a word boundary, with an ellipsis when cut.
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
-    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
-    format!("{cut} …")
 }
 
 fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
