@@ -82,7 +82,7 @@ fn ask_builds_a_missing_index_and_answers_in_json() {
     );
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["query"], "Was ist LoRA?");
-    assert_eq!(report["mode"], "hybrid");
+    assert_eq!(report["mode"], "rerank");
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     let top = &results[0];

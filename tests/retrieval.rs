@@ -159,7 +159,7 @@ fn default_pipeline_holds_its_baseline() {
     let configs = [
         Config {
             name: "default".into(),
-            options: SearchOptions::new(Mode::Hybrid, 36, DEFAULT_FUSION),
+            options: SearchOptions::new(Mode::Rerank, 36, DEFAULT_FUSION),
         },
         Config {
             name: "dense".into(),
