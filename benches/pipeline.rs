@@ -54,6 +54,22 @@ fn cold_ask(index: &Path) -> (f64, f64) {
     (percentile(&mut walls, 0.5), children_peak_rss_mb())
 }
 
+/// p50 of the rerank stage alone for 10, 20 and 30 candidates, from the pipeline's own timings.
+fn rerank_latency(searcher: &mut Searcher, queries: &[eval::Query]) -> Vec<(usize, f64)> {
+    [10, 20, 30]
+        .into_iter()
+        .map(|depth| {
+            let mut options = SearchOptions::new(Mode::Rerank, 10, DEFAULT_FUSION);
+            options.rerank_depth = depth;
+            let mut times: Vec<f64> = queries
+                .iter()
+                .map(|q| millis(searcher.search(&q.text, &options).unwrap().timings.rerank))
+                .collect();
+            (depth, percentile(&mut times, 0.5))
+        })
+        .collect()
+}
+
 fn main() {
     let models = ModelFiles::locate(None).expect("run scripts/fetch-models first");
     let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
@@ -90,7 +106,7 @@ fn main() {
     let queries = eval::parse_queries("dev".as_ref(), bundled::DEV_QUERIES).unwrap();
     let mut embed_times = Vec::new();
     let mut rows = Vec::new();
-    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::Rerank] {
         let options = SearchOptions::new(mode, 10, DEFAULT_FUSION);
         let mut times = Vec::new();
         for _ in 0..WARM_ROUNDS {
@@ -136,6 +152,9 @@ fn main() {
             p50 / embed_p50
         );
     }
+    for (depth, p50) in rerank_latency(&mut searcher, &queries) {
+        println!("| built-in rerank of {depth} candidates, p50 | {p50:.3} ms |");
+    }
     println!();
 
     let mut criterion = Criterion::default().configure_from_args().sample_size(30);
@@ -143,7 +162,7 @@ fn main() {
     criterion.bench_function("embed query", |b| {
         b.iter(|| searcher.embedder().unwrap().embed_query(query).unwrap())
     });
-    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::Rerank] {
         let options = SearchOptions::new(mode, 10, DEFAULT_FUSION);
         criterion.bench_function(&format!("ask {}", mode.name()), |b| {
             b.iter(|| searcher.search(query, &options).unwrap())
