@@ -136,10 +136,12 @@ fn candidate_text(index: &Index, doc: usize) -> String {
 /// that the error lists all that are missing at once.
 fn read_files(dir: &Path) -> Result<TokenizerFiles> {
     if !dir.is_dir() {
-        return Err(invalid(
-            dir,
-            "no reranker here: the directory does not exist".to_string(),
-        ));
+        let problem = if dir.exists() {
+            "not a directory"
+        } else {
+            "the directory does not exist"
+        };
+        return Err(invalid(dir, problem.to_string()));
     }
     let missing: Vec<&str> = RERANKER_FILES
         .into_iter()
@@ -170,7 +172,7 @@ fn invalid(dir: &Path, problem: String) -> Error {
             "a reranker directory holds an ONNX cross-encoder with one output `logits` \
              [batch, 1] and its tokenizer: {files}. Export a multilingual one on a machine that \
              can reach the Hugging Face hub, e.g. `optimum-cli export onnx --model \
-             BAAI/bge-reranker-v2-m3 DIR` (or an mMARCO MiniLM such as \
+             BAAI/bge-reranker-v2-m3 DIR` (or, much faster on few cores, an mMARCO MiniLM such as \
              cross-encoder/mmarco-mMiniLMv2-L12-H384-v1), copy DIR here, then pass \
              `--reranker DIR` or set {RERANKER_ENV}=DIR",
             files = RERANKER_FILES.join(", "),

@@ -332,6 +332,33 @@ mod tests {
     }
 
     #[test]
+    fn randomization_test_separates_real_from_no_difference() {
+        let a: Vec<f64> = (0..40).map(|i| 0.5 + (i % 5) as f64 * 0.1).collect();
+        let better: Vec<f64> = a.iter().map(|x| x + 0.2).collect();
+        assert!(randomization_test(&better, &a, 2000, 1) < 0.01);
+        assert_eq!(randomization_test(&a, &a, 2000, 1), 1.0);
+        let mixed: Vec<f64> = a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| if i % 2 == 0 { x + 0.1 } else { x - 0.1 })
+            .collect();
+        assert!(randomization_test(&mixed, &a, 2000, 1) > 0.5);
+    }
+
+    #[test]
+    fn run_files_follow_trec_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut runs = BTreeMap::new();
+        runs.insert("q1".to_string(), run(&[("a", 2.0), ("b", 1.0)]));
+        let path = dir.path().join("run.txt");
+        write_run(&path, &runs, "antwort-hybrid").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            "q1 Q0 a 1 2.000000 antwort-hybrid\nq1 Q0 b 2 1.000000 antwort-hybrid\n"
+        );
+    }
+
+    #[test]
     fn bundled_judgments_name_real_documents() {
         let corpus = crate::corpus::Corpus::load(&crate::corpus::CorpusSource::Bundled).unwrap();
         for (queries, qrels) in [
@@ -424,4 +451,196 @@ pub fn percentile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
     values[rank - 1]
+}
+
+/// Two-sided paired randomization test on per-query scores: the share of random sign flips of
+/// the per-query differences whose mean is at least as far from zero as the observed one.
+/// `(hits + 1) / (trials + 1)`, so never exactly 0. Deterministic for a given seed.
+pub fn randomization_test(a: &[f64], b: &[f64], trials: usize, seed: u64) -> f64 {
+    use rand::{Rng, SeedableRng};
+    assert_eq!(a.len(), b.len(), "paired samples");
+    if a.is_empty() {
+        return 1.0;
+    }
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let observed = diffs.iter().sum::<f64>().abs();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut at_least = 0usize;
+    for _ in 0..trials {
+        let permuted: f64 = diffs
+            .iter()
+            .map(|d| if rng.random_bool(0.5) { *d } else { -*d })
+            .sum();
+        if permuted.abs() >= observed - 1e-12 {
+            at_least += 1;
+        }
+    }
+    (at_least + 1) as f64 / (trials + 1) as f64
+}
+
+/// Reads a TREC run file (`qid Q0 docid rank score tag`); the rank column is ignored, as
+/// trec_eval ignores it: documents are ordered by score.
+pub fn parse_run(path: &Path, text: &str) -> Result<BTreeMap<String, Vec<(String, f64)>>> {
+    let mut runs: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [] => continue,
+            [query, _q0, doc, _rank, score, _tag] => {
+                let score: f64 = score.parse().map_err(|_| {
+                    Error::corpus(
+                        path,
+                        i + 1,
+                        format!("score must be a number, found '{score}'"),
+                    )
+                })?;
+                runs.entry(query.to_string())
+                    .or_default()
+                    .push((doc.to_string(), score));
+            }
+            _ => {
+                return Err(Error::corpus(
+                    path,
+                    i + 1,
+                    "expected `qid Q0 docid rank score tag`",
+                ))
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Trials of [`randomization_test`] in reports: p-values resolve to about 1e-4.
+pub const RANDOMIZATION_TRIALS: usize = 10_000;
+
+/// Writes rankings as a TREC run file: `qid Q0 docid rank score tag`, best first.
+pub fn write_run(
+    path: &Path,
+    runs: &BTreeMap<String, Vec<(String, f64)>>,
+    tag: &str,
+) -> Result<()> {
+    let mut out = String::new();
+    for (query, ranking) in runs {
+        for (i, (doc, score)) in ranking.iter().enumerate() {
+            out.push_str(&format!("{query} Q0 {doc} {} {score:.6} {tag}\n", i + 1));
+        }
+    }
+    std::fs::write(path, out).context(|| format!("cannot write run file {}", path.display()))
+}
+
+/// What a report was measured on, so that its numbers can be traced and reproduced.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalManifest {
+    pub antwort_version: &'static str,
+    pub model_id: String,
+    pub model_checksum: String,
+    pub index_format: u32,
+    pub corpus_checksum: String,
+    pub documents: usize,
+    pub queries: usize,
+    pub judged_queries: usize,
+    pub rerank: &'static str,
+    pub rerank_depth: usize,
+    pub default_config: String,
+}
+
+/// Every configuration's figures, with paired tests against the default configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub manifest: EvalManifest,
+    pub configs: Vec<ConfigReport>,
+    /// p-value of the paired randomization test on nDCG@10 against the default; `None` for the
+    /// default itself.
+    pub p_ndcg10_vs_default: BTreeMap<String, Option<f64>>,
+}
+
+impl EvalReport {
+    /// `default` names the configuration the others are tested against.
+    pub fn new(manifest: EvalManifest, configs: Vec<ConfigReport>, default: &str) -> EvalReport {
+        let per_query = |c: &ConfigReport| -> Vec<f64> {
+            c.evaluation.per_query.values().map(|m| m.ndcg10).collect()
+        };
+        let base = configs.iter().find(|c| c.name == default).map(per_query);
+        let p_ndcg10_vs_default = configs
+            .iter()
+            .map(|c| {
+                let p = match &base {
+                    Some(base) if c.name != default => Some(randomization_test(
+                        &per_query(c),
+                        base,
+                        RANDOMIZATION_TRIALS,
+                        42,
+                    )),
+                    _ => None,
+                };
+                (c.name.clone(), p)
+            })
+            .collect();
+        EvalReport {
+            manifest,
+            configs,
+            p_ndcg10_vs_default,
+        }
+    }
+
+    /// The table of every configuration and metric: aligned text, or Markdown.
+    pub fn table(&self, markdown: bool) -> String {
+        let kinds: Vec<String> = self
+            .configs
+            .first()
+            .map(|c| c.ndcg10_by_kind.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut header = vec!["mode".to_string()];
+        header.extend(Metrics::NAMES.iter().map(|s| s.to_string()));
+        header.extend(kinds.iter().map(|k| format!("nDCG@10 {k}")));
+        header.extend(["p vs default".into(), "p50 ms".into(), "p95 ms".into()]);
+        let mut rows = vec![header];
+        for c in &self.configs {
+            let mut row = vec![c.name.clone()];
+            row.extend(c.evaluation.mean.values().iter().map(|v| format!("{v:.4}")));
+            row.extend(kinds.iter().map(|k| format!("{:.4}", c.ndcg10_by_kind[k])));
+            row.push(
+                match self.p_ndcg10_vs_default.get(&c.name).copied().flatten() {
+                    Some(p) => format!("{p:.4}"),
+                    None => "-".into(),
+                },
+            );
+            row.push(format!("{:.2}", c.latency_p50_ms));
+            row.push(format!("{:.2}", c.latency_p95_ms));
+            rows.push(row);
+        }
+        render(&rows, markdown)
+    }
+}
+
+/// Renders rows (the first is the header) as a Markdown table or as aligned columns.
+pub fn render(rows: &[Vec<String>], markdown: bool) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let width: Vec<usize> = (0..columns)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 0 {
+                    format!("{cell:<w$}", w = width[i])
+                } else {
+                    format!("{cell:>w$}", w = width[i])
+                }
+            })
+            .collect();
+        if markdown {
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            if n == 0 {
+                out.push_str(&format!("|{}\n", "---|".repeat(columns)));
+            }
+        } else {
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    out
 }

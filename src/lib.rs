@@ -21,6 +21,7 @@ pub mod index;
 pub mod lexical;
 pub mod rerank;
 pub mod search;
+pub mod topics;
 pub mod vector;
 
 pub use error::{Error, Result};

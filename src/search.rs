@@ -156,6 +156,8 @@ pub struct Searcher {
     index: Index,
     embedder: Option<Embedder>,
     reranker: Box<dyn Reranker + Send>,
+    /// Query vectors by query text, when [`Searcher::cache_query_vectors`] is on.
+    query_cache: Option<HashMap<String, Vec<f32>>>,
 }
 
 impl Searcher {
@@ -165,6 +167,7 @@ impl Searcher {
             index,
             embedder,
             reranker: Box::new(UnitReranker::default()),
+            query_cache: None,
         }
     }
 
@@ -180,6 +183,17 @@ impl Searcher {
 
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// Remember query vectors by text: for evaluations that ask the same queries under many
+    /// settings. Off by default, so that latency measurements include embedding.
+    pub fn cache_query_vectors(&mut self, on: bool) {
+        self.query_cache = on.then(HashMap::new);
+    }
+
+    /// The reranker's name.
+    pub fn reranker_name(&self) -> &'static str {
+        self.reranker.name()
     }
 
     /// The loaded model, if any: for callers that embed text themselves (e.g. related items).
@@ -209,7 +223,20 @@ impl Searcher {
                 ))
             })?;
             let started = Instant::now();
-            let vector = embedder.embed_query(query)?;
+            let cached = self
+                .query_cache
+                .as_ref()
+                .and_then(|c| c.get(query))
+                .cloned();
+            let vector = match cached {
+                Some(vector) => vector,
+                None => embedder.embed_query(query)?,
+            };
+            if let Some(cache) = self.query_cache.as_mut() {
+                cache
+                    .entry(query.to_string())
+                    .or_insert_with(|| vector.clone());
+            }
             timings.embed = started.elapsed();
             let started = Instant::now();
             let docs = self.dense_docs(&vector, depth);

@@ -15,6 +15,7 @@ use crate::fusion::Fusion;
 use crate::index::{IndexDir, Staleness};
 use crate::search::{Mode, SearchOptions, Searcher};
 
+mod eval;
 mod report;
 use report::Report;
 
@@ -60,16 +61,32 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = Split::Dev)]
     pub split: Split,
     /// Queries: TSV (`qid<TAB>text`) or BEIR queries.jsonl; needs --qrels.
-    #[arg(long, requires = "qrels")]
+    #[arg(long, requires = "qrels", conflicts_with = "beir")]
     pub queries: Option<PathBuf>,
     /// Judgments: TREC qrels or BEIR qrels TSV.
-    #[arg(long, requires = "queries")]
+    #[arg(long, requires = "queries", conflicts_with = "beir")]
     pub qrels: Option<PathBuf>,
+    /// A BEIR data set directory (corpus.jsonl, queries.jsonl, qrels/test.tsv); its index is
+    /// kept in DIR/antwort-index.
+    #[arg(long, value_name = "DIR")]
+    pub beir: Option<PathBuf>,
     #[command(flatten)]
     pub fusion: FusionArgs,
-    /// Print JSON instead of a table.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write a TREC run file per mode into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Try a grid of fusion and rerank settings and report the best.
     #[arg(long)]
-    pub json: bool,
+    pub sweep: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Md,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,7 +205,7 @@ pub fn run() -> anyhow::Result<()> {
     match &cli.command {
         Command::Index { corpus } => index(&cli, corpus.as_deref()),
         Command::Ask(args) => ask(&cli, args),
-        Command::Eval(args) => eval(&cli, args),
+        Command::Eval(args) => eval::run(&cli, args),
     }
 }
 
@@ -199,12 +216,18 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
     let corpus = Corpus::load(&source).context("nothing was indexed")?;
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
     let mut embedder = Embedder::load(&models, cli.threads)?;
-    build(cli, &corpus, &source, &models, &mut embedder)?;
+    build(
+        &IndexDir::new(&cli.index),
+        &corpus,
+        &source,
+        &models,
+        &mut embedder,
+    )?;
     Ok(())
 }
 
 fn build(
-    cli: &Cli,
+    dir: &IndexDir,
     corpus: &Corpus,
     source: &CorpusSource,
     models: &ModelFiles,
@@ -217,15 +240,15 @@ fn build(
             .progress_chars("=> "),
     );
     progress.set_message(format!("embedding {} pairs", corpus.len()));
-    let manifest = IndexDir::new(&cli.index)
+    let manifest = dir
         .build(corpus, source, models, embedder, &progress)
-        .with_context(|| format!("index at {} left as it was", cli.index.display()))?;
+        .with_context(|| format!("index at {} left as it was", dir.root().display()))?;
     progress.finish_and_clear();
     eprintln!(
         "indexed {} Q&A pairs ({} units) from {source} into {} in {:.1} s",
         manifest.documents,
         manifest.units,
-        cli.index.display(),
+        dir.root().display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -233,8 +256,20 @@ fn build(
 
 /// Opens the index for querying, building or rebuilding it first when it is missing or stale.
 pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
-    let dir = IndexDir::new(&cli.index);
-    let source = dir.corpus_source().unwrap_or(CorpusSource::Bundled);
+    open_searcher_in(cli, &IndexDir::new(&cli.index), None, mode)
+}
+
+/// [`open_searcher`] for the index in `dir`, of `source` if given, else of the corpus the index
+/// was built from (the bundled one for a new index).
+pub fn open_searcher_in(
+    cli: &Cli,
+    dir: &IndexDir,
+    source: Option<CorpusSource>,
+    mode: Mode,
+) -> anyhow::Result<Searcher> {
+    let source = source
+        .or_else(|| dir.corpus_source())
+        .unwrap_or(CorpusSource::Bundled);
     // BM25 over an existing index needs no model; everything else does.
     let models = match ModelFiles::locate(cli.model_dir.as_deref()) {
         Ok(models) => Some(models),
@@ -243,13 +278,13 @@ pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
     };
     let mut embedder = None;
     if let Some(models) = &models {
-        if let Some((reason, corpus)) = staleness(&dir, &source, models)? {
+        if let Some((reason, corpus)) = staleness(dir, &source, models)? {
             eprintln!(
                 "antwort: {reason}; building the index in {}",
-                cli.index.display()
+                dir.root().display()
             );
             let mut loaded = Embedder::load(models, cli.threads)?;
-            build(cli, &corpus, &source, models, &mut loaded)?;
+            build(dir, &corpus, &source, models, &mut loaded)?;
             embedder = Some(loaded);
         }
     }
@@ -352,85 +387,4 @@ fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
         bail!("{}: no queries (one query per line)", path.display());
     }
     Ok(queries)
-}
-
-fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
-    use crate::eval::{self, bundled, Config};
-    let (queries, qrels) = match (&args.queries, &args.qrels) {
-        (Some(q), Some(r)) => (eval::read_queries(q)?, eval::read_qrels(r)?),
-        _ => {
-            let mut parts = Vec::new();
-            if args.split != Split::Heldout {
-                parts.push((bundled::DEV_QUERIES, bundled::DEV_QRELS));
-            }
-            if args.split != Split::Dev {
-                parts.push((bundled::HELDOUT_QUERIES, bundled::HELDOUT_QRELS));
-            }
-            let (mut queries, mut qrels) = (Vec::new(), eval::Qrels::new());
-            for (q, r) in parts {
-                queries.extend(eval::parse_queries(Path::new("bundled queries"), q)?);
-                qrels.extend(eval::parse_qrels(Path::new("bundled qrels"), r)?);
-            }
-            (queries, qrels)
-        }
-    };
-    let mut searcher = open_searcher(cli, Mode::Hybrid)?;
-    let top_k = searcher.corpus().len().min(100);
-    let chosen = args.fusion.fusion()?;
-    let with = |mode, fusion| args.fusion.options_with(mode, top_k, fusion);
-    let mut configs = vec![
-        Config {
-            name: "bm25".into(),
-            options: with(Mode::Bm25, chosen)?,
-        },
-        Config {
-            name: "dense".into(),
-            options: with(Mode::Dense, chosen)?,
-        },
-    ];
-    for adaptive in [false, true] {
-        let label = if adaptive { "adaptive" } else { "fixed" };
-        let k = args.fusion.rrf_k;
-        let alpha = args.fusion.alpha;
-        configs.push(Config {
-            name: format!("hybrid rrf k={k} {label}"),
-            options: with(Mode::Hybrid, Fusion::Rrf { k, adaptive })?,
-        });
-        configs.push(Config {
-            name: format!("hybrid convex a={alpha} {label}"),
-            options: with(Mode::Hybrid, Fusion::Convex { alpha, adaptive })?,
-        });
-    }
-    configs.push(Config {
-        name: "rerank: hybrid + units".into(),
-        options: with(Mode::Rerank, chosen)?,
-    });
-    let reports = eval::run_configs(&mut searcher, &configs, &queries, &qrels)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-        return Ok(());
-    }
-    print!("{:<28}", "mode");
-    for name in eval::Metrics::NAMES {
-        print!(" {name:>7}");
-    }
-    let kinds: Vec<String> = reports[0].ndcg10_by_kind.keys().cloned().collect();
-    for kind in &kinds {
-        print!(" {:>8}", kind);
-    }
-    println!(" {:>7} {:>7}", "p50 ms", "p95 ms");
-    for report in &reports {
-        print!("{:<28}", report.name);
-        for value in report.evaluation.mean.values() {
-            print!(" {value:>7.4}");
-        }
-        for kind in &kinds {
-            print!(" {:>8.4}", report.ndcg10_by_kind[kind]);
-        }
-        println!(
-            " {:>7.2} {:>7.2}",
-            report.latency_p50_ms, report.latency_p95_ms
-        );
-    }
-    Ok(())
 }
