@@ -155,6 +155,16 @@ fn main() {
     for (depth, p50) in rerank_latency(&mut searcher, &queries) {
         println!("| built-in rerank of {depth} candidates, p50 | {p50:.3} ms |");
     }
+    // A cross-encoder is not bundled: measured when ANTWORT_RERANKER names one.
+    if let Some(dir) = std::env::var_os(antwort::cross_encoder::RERANKER_ENV) {
+        let cross_encoder =
+            antwort::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
+        searcher = searcher.with_reranker(Box::new(cross_encoder));
+        let few: Vec<eval::Query> = queries.iter().take(8).cloned().collect();
+        for (depth, p50) in rerank_latency(&mut searcher, &few) {
+            println!("| cross-encoder rerank of {depth} candidates, p50 | {p50:.0} ms |");
+        }
+    }
     println!();
 
     let mut criterion = Criterion::default().configure_from_args().sample_size(30);

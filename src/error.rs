@@ -17,7 +17,7 @@ pub enum Error {
         message: String,
     },
 
-    /// The embedding model or ONNX Runtime is missing, damaged or the wrong version.
+    /// A model (embedding, reranker) or ONNX Runtime is missing, damaged or the wrong version.
     #[error("{message}\n  fix: {fix}")]
     Model { message: String, fix: String },
 

@@ -70,6 +70,8 @@ const FILLER_WORDS: &str = "mal paar gibt gibt's kannst kann könnte könntest w
 /// Pair vectors and the term statistics that explain them.
 pub struct PairSpace {
     dim: usize,
+    /// The mean of the raw pair vectors, taken out of every one (see [`PairSpace::from_pairs`]).
+    mean: Vec<f32>,
     /// Row-major, one unit-length row per pair.
     vectors: Vec<f32>,
     pairs: Vec<PairInfo>,
@@ -199,10 +201,19 @@ impl PairSpace {
         if vectors.iter().any(|v| v.len() != dim) {
             return Err(Error::Usage("pair vectors differ in width".into()));
         }
+        let mut vectors = vectors;
+        vectors.iter_mut().for_each(|v| normalize(v));
+        let mut mean = vec![0.0f32; dim];
+        for v in &vectors {
+            mean.iter_mut()
+                .zip(v)
+                .for_each(|(m, x)| *m += x / pairs.len() as f32);
+        }
         let mut flat = Vec::with_capacity(pairs.len() * dim);
-        for mut v in vectors {
-            normalize(&mut v);
-            flat.extend_from_slice(&v);
+        for v in &mut vectors {
+            v.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+            normalize(v);
+            flat.extend_from_slice(v);
         }
         let infos = pairs
             .iter()
@@ -214,6 +225,7 @@ impl PairSpace {
             .collect();
         let mut space = PairSpace {
             dim,
+            mean,
             vectors: flat,
             pairs: infos,
             terms: Terms::of(pairs),
@@ -267,6 +279,10 @@ impl PairSpace {
     pub fn related_to_text(&self, text: &str, vector: &[f32], k: usize) -> Vec<Related> {
         let mut query = vector.to_vec();
         normalize(&mut query);
+        if query.len() == self.dim {
+            query.iter_mut().zip(&self.mean).for_each(|(x, m)| *x -= m);
+            normalize(&mut query);
+        }
         let bag = self.terms.bag_of(text);
         self.nearest(&query, None, k)
             .into_iter()

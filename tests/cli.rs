@@ -280,3 +280,22 @@ fn a_wrong_onnx_runtime_is_a_clear_error() {
     assert!(message.contains("scripts/fetch-models"), "{message}");
     assert!(!message.contains("panicked"), "{message}");
 }
+
+#[test]
+fn a_wrong_reranker_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = antwort(
+        &dir.path().join("index"),
+        &[
+            "ask",
+            "Was ist LoRA?",
+            "--reranker",
+            dir.path().join("no-model").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("no-model"), "{message}");
+    assert!(message.contains("--reranker"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+}

@@ -36,6 +36,10 @@ pub struct Cli {
     /// Threads for the embedding model.
     #[arg(long, global = true, default_value_t = default_threads())]
     pub threads: usize,
+    /// A cross-encoder directory (ONNX model + tokenizer files) to rerank with instead of the
+    /// built-in reranker; see the README for how to get one.
+    #[arg(long, global = true, env = crate::cross_encoder::RERANKER_ENV, value_name = "DIR")]
+    pub reranker: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -301,7 +305,14 @@ pub fn open_searcher_in(
         };
         anyhow::Ok((index?, embedder))
     })?;
-    Ok(Searcher::new(index, embedder))
+    let searcher = Searcher::new(index, embedder);
+    match (&cli.reranker, mode, &models) {
+        (Some(dir), Mode::Rerank, Some(models)) => {
+            let cross_encoder = crate::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
+            Ok(searcher.with_reranker(Box::new(cross_encoder)))
+        }
+        _ => Ok(searcher),
+    }
 }
 
 /// Why the index must be rebuilt before answering, if it must, with the corpus to rebuild it
