@@ -14,9 +14,14 @@ use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
 use crate::fusion::Fusion;
 use crate::index::{IndexDir, Staleness};
 use crate::search::{Mode, SearchOptions, Searcher};
+use crate::topics::PairSpace;
 
 mod eval;
 mod report;
+mod topics;
+
+/// Related questions shown below the top answer.
+const SEE_ALSO: usize = 3;
 use report::Report;
 
 #[derive(Parser, Debug)]
@@ -57,6 +62,29 @@ pub enum Command {
     Ask(AskArgs),
     /// Measure retrieval quality on judged queries (the bundled set by default).
     Eval(EvalArgs),
+    /// The Q&A pairs closest to one pair (by id) or to the best match of a text.
+    Related(RelatedArgs),
+    /// Group the corpus into topics; optionally draw a map of them.
+    Topics(TopicsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RelatedArgs {
+    /// A pair's id, or any text (its best match is taken).
+    pub target: String,
+    #[arg(long, short = 'k', default_value_t = 5)]
+    pub top_k: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TopicsArgs {
+    /// Draw the topic map into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -210,6 +238,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Index { corpus } => index(&cli, corpus.as_deref()),
         Command::Ask(args) => ask(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
+        Command::Related(args) => topics::related(&cli, args),
+        Command::Topics(args) => topics::topics(&cli, args),
     }
 }
 
@@ -352,6 +382,8 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     let mut searcher = open_searcher(cli, mode)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // Built on the first confident answer, then shared by every query of a batch.
+    let mut pairs: Option<PairSpace> = None;
     for query in &queries {
         let answers = searcher.search(query, &options)?;
         let explain = if args.explain {
@@ -368,7 +400,21 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         } else {
             None
         };
-        let report = Report::new(searcher.corpus(), query, &options, &answers, explain);
+        let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
+        if answers.confidence.is_some_and(|c| c.confident) {
+            if let Some(top) = answers.hits.first() {
+                let space = pairs.get_or_insert_with(|| PairSpace::new(searcher.index()));
+                report.see_also = space
+                    .related(top.doc, SEE_ALSO)
+                    .into_iter()
+                    .map(|r| report::SeeAlso {
+                        id: r.id,
+                        question: r.question,
+                        similarity: r.similarity,
+                    })
+                    .collect();
+            }
+        }
         if args.json || args.batch.is_some() {
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;

@@ -24,6 +24,9 @@ pub struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<Confidence>,
     pub results: Vec<ReportHit<'a>>,
+    /// Questions related to the top answer, for moving on from it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub see_also: Vec<SeeAlso>,
     pub timings_ms: Timings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<QueryExplain<'a>>,
@@ -53,6 +56,14 @@ pub struct ReportHit<'a> {
     pub dense_rank: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<HitExplain>,
+}
+
+/// A question related to the top answer.
+#[derive(Serialize)]
+pub struct SeeAlso {
+    pub id: String,
+    pub question: String,
+    pub similarity: f32,
 }
 
 /// Why a hit is where it is (`--explain`).
@@ -149,6 +160,7 @@ impl<'a> Report<'a> {
             confident: answers.confidence.map(|c| c.confident),
             confidence: answers.confidence,
             results,
+            see_also: Vec::new(),
             timings_ms: answers.timings,
             explain: explain.map(|e| QueryExplain {
                 terms: e.terms,
@@ -206,6 +218,16 @@ impl<'a> Report<'a> {
             )?;
             if let Some(explain) = &hit.explain {
                 writeln!(out, "   {}{}{}", style.dim, explain.line(), style.reset)?;
+            }
+            if hit.rank == 1 && !self.see_also.is_empty() {
+                writeln!(out, "   {}See also:{}", style.dim, style.reset)?;
+                for related in &self.see_also {
+                    writeln!(
+                        out,
+                        "   {}→ {} ({}){}",
+                        style.dim, related.question, related.id, style.reset
+                    )?;
+                }
             }
             writeln!(out)?;
         }
