@@ -299,3 +299,50 @@ fn a_wrong_reranker_directory_is_a_clear_error() {
     assert!(message.contains("--reranker"), "{message}");
     assert!(!message.contains("panicked"), "{message}");
 }
+
+#[test]
+fn related_and_topics_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let output = antwort(&index, &["related", "lora", "--json", "-k", "5"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let ids: Vec<&str> = report["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(!ids.contains(&"lora"), "{ids:?}");
+
+    // Free text goes to its best match first.
+    let output = antwort(
+        &index,
+        &[
+            "related",
+            "Wie baue ich ein RAG-System?",
+            "--json",
+            "-k",
+            "3",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["id"], "end-to-end-rag-system");
+
+    let map = dir.path().join("map.svg");
+    let output = antwort(
+        &index,
+        &["topics", "--json", "--map", map.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let topics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let members: usize = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["members"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(members, 36);
+    assert!(std::fs::read_to_string(&map).unwrap().contains("<svg"));
+}
