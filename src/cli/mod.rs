@@ -248,6 +248,14 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
         CorpusSource::File(p.to_path_buf())
     });
     let corpus = Corpus::load(&source).context("nothing was indexed")?;
+    // The manifest keeps the path to check freshness from any working directory later.
+    let source = match source {
+        CorpusSource::File(path) => CorpusSource::File(
+            std::fs::canonicalize(&path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?,
+        ),
+        bundled => bundled,
+    };
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
     let mut embedder = Embedder::load(&models, cli.threads)?;
     build(

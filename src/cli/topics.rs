@@ -78,13 +78,9 @@ pub fn topics(cli: &Cli, args: &TopicsArgs) -> anyhow::Result<()> {
     }
     let corpus = searcher.corpus();
     for (i, topic) in topics.topics.iter().enumerate() {
-        writeln!(
-            out,
-            "{}. {} ({} questions)",
-            i + 1,
-            topic.label,
-            topic.docs.len()
-        )?;
+        let count = topic.docs.len();
+        let noun = if count == 1 { "question" } else { "questions" };
+        writeln!(out, "{}. {} ({count} {noun})", i + 1, topic.label)?;
         for &doc in &topic.docs {
             writeln!(out, "   - {}", corpus.get(doc).question)?;
         }
