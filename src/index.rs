@@ -176,21 +176,24 @@ impl IndexDir {
         let Some(dir) = self.current() else {
             return Ok(Some(Staleness::Missing));
         };
-        let version = std::fs::read(dir.join(MANIFEST))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Version>(&b).ok());
-        match version {
-            Some(v) if v.format_version == FORMAT_VERSION => {}
-            Some(v) => {
+        let Ok(bytes) = std::fs::read(dir.join(MANIFEST)) else {
+            return Ok(Some(Staleness::Missing));
+        };
+        match serde_json::from_slice::<Version>(&bytes) {
+            Ok(v) if v.format_version == FORMAT_VERSION => {}
+            Ok(v) => {
                 return Ok(Some(Staleness::FormatChanged {
                     found: v.format_version,
                 }))
             }
-            None => return Ok(Some(Staleness::Missing)),
+            Err(_) => return Ok(Some(Staleness::Missing)),
         }
-        let Some(manifest) = self.manifest()? else {
-            return Ok(Some(Staleness::Missing));
-        };
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::index(
+                &dir,
+                format!("manifest is damaged ({e}); rebuild with `antwort index`"),
+            )
+        })?;
         Ok(if manifest.corpus_checksum != corpus.checksum() {
             Some(Staleness::CorpusChanged)
         } else if manifest.model_checksum != model_checksum {

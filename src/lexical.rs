@@ -52,7 +52,6 @@ pub struct FieldScores {
 
 /// A BM25 index over a corpus, read-only once built.
 pub struct LexicalIndex {
-    index: Index,
     reader: IndexReader,
     fields: Fields,
     analyzer: TextAnalyzer,
@@ -128,7 +127,6 @@ impl LexicalIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(LexicalIndex {
-            index,
             reader,
             fields,
             analyzer: analysis::german_analyzer(),
@@ -230,16 +228,6 @@ impl LexicalIndex {
             }
         }
         Ok(if total > 0.0 { seen / total } else { 0.0 })
-    }
-
-    /// Number of documents in the index.
-    pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
-    /// The underlying tantivy index, for tools that inspect it.
-    pub fn tantivy_index(&self) -> &Index {
-        &self.index
     }
 }
 

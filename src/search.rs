@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tantivy::tokenizer::TextAnalyzer;
 
 use crate::analysis::matching_spans;
 use crate::corpus::Corpus;
@@ -292,7 +293,7 @@ impl Searcher {
             .take(options.top_k)
             .map(|(f, rerank)| {
                 let pair = self.index.corpus.get(f.doc);
-                let excerpt = self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms);
+                let excerpt = self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer);
                 let in_excerpt = &pair.answer[excerpt.clone()];
                 let excerpt_matches = matching_spans(&mut analyzer, in_excerpt, &lexical.terms)
                     .into_iter()
@@ -360,26 +361,35 @@ impl Searcher {
     }
 
     /// The sentence of the answer that matched best: by embedding when the dense arm saw one,
-    /// else by shared query terms, else the first sentence.
-    fn excerpt(&self, doc: usize, dense: Option<&DenseDoc>, terms: &[String]) -> Range<usize> {
+    /// else the indexed sentence sharing most query terms, else the first.
+    fn excerpt(
+        &self,
+        doc: usize,
+        dense: Option<&DenseDoc>,
+        terms: &[String],
+        analyzer: &mut TextAnalyzer,
+    ) -> Range<usize> {
         let vectors = &self.index.vectors;
         if let Some((unit, _)) = dense.and_then(|d| d.best_sentence) {
             return vectors.units()[unit].span.clone();
         }
         let answer = &self.index.corpus.get(doc).answer;
-        let sentences: Vec<Range<usize>> = crate::analysis::sentences(answer);
-        let mut analyzer = crate::analysis::german_analyzer();
-        let mut shared = |span: &Range<usize>| {
-            distinct_terms(&mut analyzer, &answer[span.clone()])
+        let shared = |analyzer: &mut TextAnalyzer, span: &Range<usize>| {
+            distinct_terms(analyzer, &answer[span.clone()])
                 .iter()
                 .filter(|t| terms.contains(t))
                 .count()
         };
         let mut best: Option<(usize, Range<usize>)> = None;
-        for span in sentences {
-            let count = shared(&span);
+        // The answer's own units: its sentences, or the whole answer when it is one sentence.
+        for unit in vectors.units_of_doc(doc) {
+            let unit = &vectors.units()[unit];
+            if unit.kind == UnitKind::Question {
+                continue;
+            }
+            let count = shared(analyzer, &unit.span);
             if best.as_ref().is_none_or(|(c, _)| count > *c) {
-                best = Some((count, span));
+                best = Some((count, unit.span.clone()));
             }
         }
         best.map_or(0..answer.len(), |(_, span)| span)

@@ -29,7 +29,7 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.run_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for report in &reports {
-            let tag = format!("antwort-{}", slug(&report.name));
+            let tag = format!("antwort-{}", crate::corpus::slug(&report.name));
             eval::write_run(&dir.join(format!("{tag}.run")), &report.runs, &tag)?;
         }
     }
@@ -254,9 +254,4 @@ fn sweep(
         );
     }
     Ok(())
-}
-
-/// `hybrid rrf k=60 adaptive` → `hybrid-rrf-k-60-adaptive`, for file names and run tags.
-fn slug(name: &str) -> String {
-    crate::corpus::slug(name)
 }
