@@ -1,5 +1,6 @@
-//! Text analysis shared by indexing and querying: one German analyzer for BM25, and the split of
-//! answers into sentences for the dense units and the excerpt a hit shows.
+//! Text analysis shared by indexing and querying: the German analyzers for BM25 (whole stemmed
+//! words, and character grams of the folded words), and the split of answers into sentences for
+//! the dense units and the excerpt a hit shows.
 //!
 //! The analyzer is the same function at index and query time — registering it under one name
 //! and building it in one place is what keeps the two from drifting apart.
@@ -26,6 +27,29 @@ pub fn german_analyzer() -> TextAnalyzer {
         .filter(StopWordFilter::new(Language::German).expect("tantivy ships German stop words"))
         .filter(GermanFolding)
         .filter(Stemmer::new(Language::German))
+        .build()
+}
+
+/// Name under which [`gram_analyzer`] is registered in the tantivy index.
+pub const GRAM_ANALYZER: &str = "antwort_de_grams";
+
+/// Length of the character grams of [`gram_analyzer`]. Four is long enough to be specific and
+/// short enough that a compound shares grams with its parts and a typo leaves most grams intact.
+pub const GRAM_LENGTH: usize = 4;
+
+/// Like [`german_analyzer`] up to the folding, then each word becomes its character
+/// [`GRAM_LENGTH`]-grams, with `^` and `$` marking the word's ends.
+///
+/// Whole-word stems miss what German makes of words: "Trainingsdaten" shares no stem with
+/// "Daten", and "Retreival" none with "Retrieval". Their grams overlap, so this view of the text
+/// still finds them; word starts and ends weigh in through the marked grams.
+pub fn gram_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(48))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::new(Language::German).expect("tantivy ships German stop words"))
+        .filter(GermanFolding)
+        .filter(WordGrams)
         .build()
 }
 
@@ -140,6 +164,81 @@ impl<S: TokenStream> TokenStream for GermanFoldingStream<S> {
     }
 }
 
+/// The [`gram_analyzer`] step that turns each word into its marked character grams; every gram
+/// keeps the offsets of its word, so a gram hit still points at the word.
+#[derive(Clone, Copy)]
+struct WordGrams;
+
+impl TokenFilter for WordGrams {
+    type Tokenizer<T: Tokenizer> = WordGramsTokenizer<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> WordGramsTokenizer<T> {
+        WordGramsTokenizer(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct WordGramsTokenizer<T>(T);
+
+impl<T: Tokenizer> Tokenizer for WordGramsTokenizer<T> {
+    type TokenStream<'a> = WordGramsStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        WordGramsStream {
+            words: self.0.token_stream(text),
+            grams: Vec::new(),
+            next_gram: 0,
+            token: Token::default(),
+        }
+    }
+}
+
+struct WordGramsStream<S> {
+    words: S,
+    /// Grams of the current word, in order.
+    grams: Vec<String>,
+    next_gram: usize,
+    token: Token,
+}
+
+impl<S: TokenStream> TokenStream for WordGramsStream<S> {
+    fn advance(&mut self) -> bool {
+        while self.next_gram == self.grams.len() {
+            if !self.words.advance() {
+                return false;
+            }
+            let word = self.words.token();
+            self.grams = word_grams(&word.text, GRAM_LENGTH);
+            self.next_gram = 0;
+            self.token = word.clone();
+        }
+        self.token.text = std::mem::take(&mut self.grams[self.next_gram]);
+        self.token.position = self.token.position * 32 + self.next_gram.min(31);
+        self.next_gram += 1;
+        true
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+/// The character `n`-grams of `^word$`; a word too short for one gram is a gram of its own.
+pub fn word_grams(word: &str, n: usize) -> Vec<String> {
+    let marked: Vec<char> = std::iter::once('^')
+        .chain(word.chars())
+        .chain(std::iter::once('$'))
+        .collect();
+    if marked.len() <= n {
+        return vec![marked.into_iter().collect()];
+    }
+    marked.windows(n).map(|w| w.iter().collect()).collect()
+}
+
 /// Byte ranges of the sentences of `text`, trimmed, empty ones dropped.
 ///
 /// Lines are hard boundaries (bullet points are sentences of their own); inside a line the
@@ -218,6 +317,31 @@ mod tests {
         let spans = matching_spans(&mut german_analyzer(), text, &terms);
         let words: Vec<&str> = spans.into_iter().map(|r| &text[r]).collect();
         assert_eq!(words, ["Übersetzungen", "Modelle"]);
+    }
+
+    #[test]
+    fn grams_mark_word_ends_and_cover_short_words() {
+        assert_eq!(word_grams("lora", 4), ["^lor", "lora", "ora$"]);
+        assert_eq!(word_grams("ki", 4), ["^ki$"]);
+        assert_eq!(word_grams("gan", 4), ["^gan", "gan$"]);
+    }
+
+    #[test]
+    fn grams_tie_compounds_and_typos_to_their_words() {
+        let grams = |text: &str| terms(&mut gram_analyzer(), text);
+        let shared = |a: &str, b: &str| {
+            let b = grams(b);
+            grams(a).into_iter().filter(|g| b.contains(g)).count()
+        };
+        // The compound's tail is the word, end marker included.
+        assert!(grams("Trainingsdaten").contains(&"ten$".to_string()));
+        assert!(shared("Trainingsdaten", "Daten") >= 3);
+        // A swapped letter breaks the grams around it, not the word's start and end.
+        assert_eq!(shared("Retreival", "Retrieval"), 3);
+        // Folding happens first: spellings with and without umlauts give the same grams.
+        assert_eq!(grams("Größe"), grams("Groesse"));
+        // Stop words are gone before they turn into grams.
+        assert!(grams("und die der").is_empty());
     }
 
     #[test]

@@ -69,6 +69,19 @@ fn a_rare_term_is_found_first_by_bm25() {
 }
 
 #[test]
+fn bm25_finds_misspelled_words_through_their_grams() {
+    // No stem of these misspellings occurs in the corpus; only the character grams connect
+    // them to the word they were meant to be.
+    for (query, expected) in [
+        ("Quantisierng", "inference-speed-optimization"),
+        ("Trasnformer", "transformer-architecture"),
+        ("Retreival", "rag-vs-fine-tuning"),
+    ] {
+        assert_in_top(query, Mode::Bm25, 3, expected);
+    }
+}
+
+#[test]
 fn umlaut_spellings_retrieve_the_same() {
     let mut searcher = bundled();
     let with = top_ids(&mut searcher, "Größe Übersetzung Schlüssel", Mode::Bm25, 5);

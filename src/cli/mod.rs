@@ -399,7 +399,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
                 fields: searcher
                     .index()
                     .lexical
-                    .field_scores(&answers.terms, options.depth)?,
+                    .field_scores(query, options.depth)?,
                 terms: &answers.terms,
                 model_load_ms: searcher
                     .embedder()

@@ -78,12 +78,14 @@ pub struct HitExplain {
 #[derive(Serialize)]
 pub struct LexicalExplain {
     pub rank: usize,
-    /// Fused over both fields, the question boosted.
+    /// Words and grams, each scaled to its best hit, summed.
     pub score: f32,
-    /// BM25 of the question field alone, unboosted; null if it matched nothing there.
+    /// BM25 of the words in the question field alone, unboosted; null if it matched nothing there.
     pub question_field: Option<f32>,
-    /// BM25 of the answer field alone; null if it matched nothing there.
+    /// BM25 of the words in the answer field alone; null if it matched nothing there.
     pub answer_field: Option<f32>,
+    /// BM25 of the character grams, both fields; null if no gram matched.
+    pub grams: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -263,6 +265,7 @@ fn explain_hit(hit: &Hit, fields: &FieldScores) -> HitExplain {
             score: arm.score,
             question_field: fields.question.get(&hit.doc).copied(),
             answer_field: fields.answer.get(&hit.doc).copied(),
+            grams: fields.grams.get(&hit.doc).copied(),
         }),
         dense: hit.dense.map(|arm| DenseExplain {
             rank: arm.rank,
@@ -277,13 +280,17 @@ impl HitExplain {
     fn line(&self) -> String {
         let mut parts = Vec::new();
         match &self.bm25 {
-            Some(b) => parts.push(format!(
-                "bm25 #{} {:.2} (question {}, answer {})",
-                b.rank,
-                b.score,
-                b.question_field.map_or("-".into(), |s| format!("{s:.2}")),
-                b.answer_field.map_or("-".into(), |s| format!("{s:.2}"))
-            )),
+            Some(b) => {
+                let score = |s: Option<f32>| s.map_or("-".into(), |s| format!("{s:.2}"));
+                parts.push(format!(
+                    "bm25 #{} {:.2} (question {}, answer {}, grams {})",
+                    b.rank,
+                    b.score,
+                    score(b.question_field),
+                    score(b.answer_field),
+                    score(b.grams)
+                ))
+            }
             None => parts.push("bm25 -".into()),
         }
         match &self.dense {
