@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use fastembed::{
-    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+    InitOptionsUserDefined, OutputKey, Pooling, SingleBatchOutput, TextEmbedding, TokenizerFiles,
+    UserDefinedEmbeddingModel,
 };
 use indicatif::ProgressBar;
 use serde::Deserialize;
@@ -30,6 +31,9 @@ const PASSAGE_PREFIX: &str = "passage: ";
 
 /// Longest input in tokens; e5-small's position table ends here.
 const MAX_TOKENS: usize = 512;
+
+/// Where the model's per-token states are among its outputs.
+const HIDDEN_STATES: &[OutputKey] = &[OutputKey::OnlyOne, OutputKey::ByName("last_hidden_state")];
 
 /// Passages embedded per ONNX run. Batches are formed from length-sorted texts, so a larger
 /// batch costs little padding; 16 keeps the attention matrices in cache on two cores.
@@ -148,10 +152,37 @@ pub(crate) fn ort_environment(files: &ModelFiles) -> Result<ort::environment::En
         })
 }
 
+/// A text as the model saw it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Encoding {
+    /// The unit-length mean of the token states, pooled as fastembed pools them: what the vector
+    /// index holds and retrieval compares.
+    pub vector: Vec<f32>,
+    /// The unit-length state of each token of the text itself, one row of
+    /// [`Encoding::dim`] after another: what late interaction compares. The `query: ` or
+    /// `passage: ` prefix and the special tokens are left out; they are the same in every text
+    /// and would match each other, not content.
+    pub tokens: Vec<f32>,
+}
+
+impl Encoding {
+    pub fn dim(&self) -> usize {
+        self.vector.len()
+    }
+
+    /// The token rows.
+    pub fn token_rows(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.tokens.chunks_exact(self.dim().max(1))
+    }
+}
+
 /// A loaded embedding model.
 pub struct Embedder {
     model: TextEmbedding,
     load_time: std::time::Duration,
+    /// Tokens that [`QUERY_PREFIX`] and [`PASSAGE_PREFIX`] become, after the start token.
+    query_prefix_tokens: usize,
+    passage_prefix_tokens: usize,
 }
 
 /// A one-word tokenizer handed to fastembed while the real one loads on another thread.
@@ -202,10 +233,23 @@ impl Embedder {
                 ),
                 fix: fetch_hint(&files.root),
             })?;
+            let prefix_tokens = |prefix: &str| {
+                tokenizer
+                    .encode(prefix.trim_end(), false)
+                    .map(|e| e.len())
+                    .map_err(|e| Error::Model {
+                        message: format!("the tokenizer in {} fails: {e}", dir.display()),
+                        fix: fetch_hint(&files.root),
+                    })
+            };
+            let query_prefix_tokens = prefix_tokens(QUERY_PREFIX)?;
+            let passage_prefix_tokens = prefix_tokens(PASSAGE_PREFIX)?;
             model.tokenizer = tokenizer;
             Ok(Embedder {
                 model,
                 load_time: started.elapsed(),
+                query_prefix_tokens,
+                passage_prefix_tokens,
             })
         })
     }
@@ -217,44 +261,112 @@ impl Embedder {
 
     /// The unit-length embedding of a search query.
     pub fn embed_query(&mut self, query: &str) -> Result<Vec<f32>> {
+        Ok(self.encode_query(query)?.vector)
+    }
+
+    /// A search query's embedding and token states.
+    pub fn encode_query(&mut self, query: &str) -> Result<Encoding> {
         let text = format!("{QUERY_PREFIX}{query}");
-        let mut out = self.run(&[text], 1)?;
-        Ok(out.pop().expect("one input gives one embedding"))
+        let mut out = self.run(&[text], self.query_prefix_tokens)?;
+        Ok(out.pop().expect("one input gives one encoding"))
     }
 
     /// Unit-length embeddings of passages, in input order.
-    ///
-    /// Texts are embedded in order of length so that each batch pads to about its own length:
-    /// on two cores, padding a short sentence to the longest answer would cost more than the
-    /// sentence itself.
     pub fn embed_passages(
         &mut self,
         texts: &[&str],
         progress: &ProgressBar,
     ) -> Result<Vec<Vec<f32>>> {
+        let encodings = self.encode_passages(texts, progress)?;
+        Ok(encodings.into_iter().map(|e| e.vector).collect())
+    }
+
+    /// Passages' embeddings and token states, in input order.
+    ///
+    /// Texts are embedded in order of length so that each batch pads to about its own length:
+    /// on two cores, padding a short sentence to the longest answer would cost more than the
+    /// sentence itself.
+    pub fn encode_passages(
+        &mut self,
+        texts: &[&str],
+        progress: &ProgressBar,
+    ) -> Result<Vec<Encoding>> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        let mut out: Vec<Encoding> = vec![Encoding::default(); texts.len()];
         progress.set_length(texts.len() as u64);
         for batch in order.chunks(PASSAGE_BATCH) {
             let inputs: Vec<String> = batch
                 .iter()
                 .map(|&i| format!("{PASSAGE_PREFIX}{}", texts[i]))
                 .collect();
-            let vectors = self.run(&inputs, batch.len())?;
-            for (&i, vector) in batch.iter().zip(vectors) {
-                out[i] = vector;
+            let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
+            for (&i, encoding) in batch.iter().zip(encodings) {
+                out[i] = encoding;
             }
             progress.inc(batch.len() as u64);
         }
         Ok(out)
     }
 
-    fn run(&mut self, inputs: &[String], batch: usize) -> Result<Vec<Vec<f32>>> {
-        self.model
-            .embed(inputs, Some(batch))
-            .map_err(|e| Error::Embedding(e.to_string()))
+    /// One ONNX run over `inputs`: the pooled vector as fastembed's `embed` computes it, and
+    /// from the same run the token states, without the start token, `prefix_tokens` prefix
+    /// tokens and the end token.
+    fn run(&mut self, inputs: &[String], prefix_tokens: usize) -> Result<Vec<Encoding>> {
+        let failed = |e: fastembed::Error| Error::Embedding(e.to_string());
+        let output = self
+            .model
+            .transform(inputs, Some(inputs.len()))
+            .map_err(failed)?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for batch in output.into_raw() {
+            out.extend(encodings(&batch, prefix_tokens).map_err(failed)?);
+        }
+        Ok(out)
     }
+}
+
+/// The encodings of one batch of [`Embedder::run`].
+fn encodings(batch: &SingleBatchOutput, prefix_tokens: usize) -> fastembed::Result<Vec<Encoding>> {
+    let pooled = batch.select_and_pool_output(&HIDDEN_STATES, Some(Pooling::Mean))?;
+    let states = batch.select_output(&HIDDEN_STATES)?;
+    let shape = states.shape().to_vec();
+    let states = states.as_standard_layout();
+    let (Some(states), &[_, length, dim]) = (states.as_slice(), shape.as_slice()) else {
+        return Err(fastembed::Error::Other(format!(
+            "expected token states of shape [batch, tokens, dim], got {shape:?}"
+        )));
+    };
+    let mut out = Vec::with_capacity(shape[0]);
+    for (row, (vector, mask)) in pooled
+        .rows()
+        .into_iter()
+        .zip(batch.attention_mask_array.rows())
+        .enumerate()
+    {
+        let real = mask.iter().filter(|&&m| m != 0).count();
+        // Right-padded: the real tokens come first, the end token last among them.
+        let content = 1 + prefix_tokens..real.saturating_sub(1).min(length);
+        let mut tokens = Vec::with_capacity(content.len() * dim);
+        for token in content {
+            let start = (row * length + token) * dim;
+            tokens.extend(unit_length(states[start..start + dim].to_vec()));
+        }
+        out.push(Encoding {
+            vector: unit_length(vector.iter().copied().collect()),
+            tokens,
+        });
+    }
+    Ok(out)
+}
+
+/// `v` scaled to length one (a zero vector stays zero).
+fn unit_length(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
 }
 
 /// The model's tokenizer, set up as fastembed sets up the ones it loads itself: padding each
@@ -296,8 +408,23 @@ fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenize
 }
 
 /// Dot product; embeddings are unit length, so this is their cosine similarity.
+///
+/// Summed in eight independent lanes: a plain `sum()` must add in order, which keeps the
+/// compiler from using vector instructions, and late interaction makes thousands of these per
+/// query.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = (chunks_a.remainder().iter())
+        .zip(chunks_b.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut lanes = [0.0f32; 8];
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -334,11 +461,44 @@ mod tests {
             "How do diffusion models work?",
             long.as_str(),
         ];
-        let ours = fast.run(&texts.map(String::from), texts.len()).unwrap();
+        let ours = fast.run(&texts.map(String::from), 0).unwrap();
         let theirs = reference.embed(texts, Some(texts.len())).unwrap();
         for ((a, b), text) in ours.iter().zip(&theirs).zip(texts) {
-            let similarity = cosine(a, b);
+            let similarity = cosine(&a.vector, b);
             assert!(similarity > 0.99999, "{similarity} for {:.40}", text);
         }
+    }
+
+    /// Token states are one unit-length row per token of the text itself: as many as the
+    /// tokenizer makes of the text without prefix, start and end; an input cut at 512 tokens
+    /// keeps the rows that fit.
+    #[test]
+    fn token_states_cover_exactly_the_texts_own_tokens() {
+        let files = ModelFiles::locate(None).expect("run scripts/fetch-models");
+        let mut embedder = Embedder::load(&files, 2).unwrap();
+        let text = "Größere Modelle brauchen mehr Rechenleistung";
+        let own_tokens = embedder.model.tokenizer.encode(text, false).unwrap().len();
+        let query = embedder.encode_query(text).unwrap();
+        let passage = embedder
+            .encode_passages(&[text], &ProgressBar::hidden())
+            .unwrap()
+            .remove(0);
+        for encoding in [&query, &passage] {
+            assert_eq!(encoding.dim(), 384);
+            assert_eq!(encoding.token_rows().count(), own_tokens);
+            for row in encoding.token_rows() {
+                assert!((cosine(row, row) - 1.0).abs() < 1e-4);
+            }
+        }
+        // In context, a query's tokens and a passage's tokens of the same words differ
+        // (their prefixes differ), but stay close.
+        let first = |e: &Encoding| e.token_rows().next().unwrap().to_vec();
+        let similarity = cosine(&first(&query), &first(&passage));
+        assert!(similarity > 0.8 && similarity < 0.99999, "{similarity}");
+
+        let long = "Übersetzung ".repeat(600);
+        let cut = embedder.encode_query(&long).unwrap();
+        let prefix = embedder.query_prefix_tokens;
+        assert_eq!(cut.token_rows().count(), MAX_TOKENS - 2 - prefix);
     }
 }

@@ -23,19 +23,21 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{Corpus, CorpusSource, QaPair};
-use crate::embedding::{Embedder, ModelFiles};
+use crate::embedding::{Embedder, Encoding, ModelFiles};
 use crate::error::{Error, IoContext, Result};
+use crate::late_interaction::TokenIndex;
 use crate::lexical::LexicalIndex;
 use crate::vector::{self, VectorIndex};
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
 const CORPUS: &str = "corpus.jsonl";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
+const TOKENS: &str = "tokens.bin";
 const BUILD_PREFIX: &str = ".build-";
 
 /// What an index was built from; compared with the present to tell whether it is stale.
@@ -108,6 +110,7 @@ pub struct Index {
     pub corpus: Corpus,
     pub lexical: LexicalIndex,
     pub vectors: VectorIndex,
+    pub tokens: TokenIndex,
 }
 
 /// The directory that holds an index's generations.
@@ -225,7 +228,11 @@ impl IndexDir {
         let corpus = read_indexed_corpus(&dir.join(CORPUS))?;
         let lexical = LexicalIndex::open(&dir.join(LEXICAL))?;
         let vectors = VectorIndex::load(&dir.join(VECTORS))?;
-        if corpus.len() != manifest.documents || vectors.len() != manifest.units {
+        let tokens = TokenIndex::load(&dir.join(TOKENS))?;
+        if corpus.len() != manifest.documents
+            || vectors.len() != manifest.units
+            || tokens.docs() != corpus.len()
+        {
             return Err(Error::index(
                 &dir,
                 "its parts disagree with the manifest; rebuild it with `antwort index`",
@@ -236,6 +243,7 @@ impl IndexDir {
             corpus,
             lexical,
             vectors,
+            tokens,
         })
     }
 
@@ -336,8 +344,12 @@ fn write_generation(
 
     let units = vector::units_of(corpus);
     let texts: Vec<&str> = units.iter().map(|u| u.text(corpus)).collect();
-    let embeddings = embedder.embed_passages(&texts, progress)?;
-    let vectors = VectorIndex::build(units, embeddings)?;
+    let encodings = embedder.encode_passages(&texts, progress)?;
+    let unit_docs: Vec<usize> = units.iter().map(|u| u.doc).collect();
+    let dim = encodings.first().map_or(0, Encoding::dim);
+    let tokens = TokenIndex::build(corpus.len(), dim, &unit_docs, &encodings);
+    tokens.save(&dir.join(TOKENS))?;
+    let vectors = VectorIndex::build(units, encodings.into_iter().map(|e| e.vector).collect())?;
     let calibration = calibrate(corpus, &vectors, embedder)?;
     let vectors_dir = dir.join(VECTORS);
     std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;

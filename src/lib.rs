@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! corpus ─▶ analysis ─▶ lexical (tantivy BM25) ──┐
-//!        └▶ embedding (fastembed e5) ─▶ vector (hnsw_rs) ─▶ fusion ─▶ search ─▶ cli
+//!        └▶ embedding (fastembed e5) ─▶ vector (hnsw_rs) ─▶ fusion ─▶ rerank ─▶ search ─▶ cli
+//!                    └▶ late_interaction (token states) ─────────────────┘
 //! ```
 //!
 //! [`index`] keeps the built stages on disk and knows when they are stale.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod index;
+pub mod late_interaction;
 pub mod lexical;
 pub mod rerank;
 pub mod search;

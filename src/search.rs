@@ -11,12 +11,12 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use crate::analysis::matching_spans;
 use crate::corpus::Corpus;
-use crate::embedding::Embedder;
+use crate::embedding::{Embedder, Encoding};
 use crate::error::{Error, Result};
 use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
 use crate::lexical::{distinct_terms, LexicalResult};
-use crate::rerank::{Candidate, RerankQuery, Reranker, UnitReranker};
+use crate::rerank::{Candidate, LateInteractionReranker, RerankQuery, Reranker};
 use crate::vector::{UnitHit, UnitKind};
 
 /// Which retrievers answer.
@@ -57,7 +57,8 @@ pub struct SearchOptions {
     /// Candidates each arm contributes to fusion; at least 5 × `top_k` so that a pair one arm
     /// ranks low can still be lifted by the other.
     pub depth: usize,
-    /// Fused candidates the reranker rescores in [`Mode::Rerank`].
+    /// Fused candidates the reranker rescores in [`Mode::Rerank`]; those below keep their fused
+    /// order after the reranked ones, so a `top_k` beyond this depth still lists them.
     pub rerank_depth: usize,
 }
 
@@ -157,8 +158,8 @@ pub struct Searcher {
     index: Index,
     embedder: Option<Embedder>,
     reranker: Box<dyn Reranker + Send>,
-    /// Query vectors by query text, when [`Searcher::cache_query_vectors`] is on.
-    query_cache: Option<HashMap<String, Vec<f32>>>,
+    /// Query encodings by query text, when [`Searcher::cache_query_vectors`] is on.
+    query_cache: Option<HashMap<String, Encoding>>,
 }
 
 impl Searcher {
@@ -167,12 +168,12 @@ impl Searcher {
         Searcher {
             index,
             embedder,
-            reranker: Box::new(UnitReranker::default()),
+            reranker: Box::new(LateInteractionReranker),
             query_cache: None,
         }
     }
 
-    /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`UnitReranker`] by default).
+    /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`LateInteractionReranker`] by default).
     pub fn with_reranker(mut self, reranker: Box<dyn Reranker + Send>) -> Searcher {
         self.reranker = reranker;
         self
@@ -215,7 +216,7 @@ impl Searcher {
             result
         };
 
-        let mut query_vector = None;
+        let mut query_encoding = None;
         let dense = if options.mode.needs_embedder() {
             let embedder = self.embedder.as_mut().ok_or_else(|| {
                 Error::Usage(format!(
@@ -229,20 +230,20 @@ impl Searcher {
                 .as_ref()
                 .and_then(|c| c.get(query))
                 .cloned();
-            let vector = match cached {
-                Some(vector) => vector,
-                None => embedder.embed_query(query)?,
+            let encoding = match cached {
+                Some(encoding) => encoding,
+                None => embedder.encode_query(query)?,
             };
             if let Some(cache) = self.query_cache.as_mut() {
                 cache
                     .entry(query.to_string())
-                    .or_insert_with(|| vector.clone());
+                    .or_insert_with(|| encoding.clone());
             }
             timings.embed = started.elapsed();
             let started = Instant::now();
-            let docs = self.dense_docs(&vector, depth);
+            let docs = self.dense_docs(&encoding.vector, depth);
             timings.vector = started.elapsed();
-            query_vector = Some(vector);
+            query_encoding = Some(encoding);
             docs
         } else {
             HashMap::new()
@@ -266,8 +267,8 @@ impl Searcher {
         let mut ranked: Vec<(Fused, Option<f32>)> = fused.into_iter().map(|f| (f, None)).collect();
         if options.mode == Mode::Rerank {
             let started = Instant::now();
-            ranked.truncate(options.rerank_depth.max(options.top_k));
-            let candidates: Vec<Candidate> = ranked
+            let reranked = options.rerank_depth.min(ranked.len());
+            let candidates: Vec<Candidate> = ranked[..reranked]
                 .iter()
                 .map(|(f, _)| Candidate {
                     doc: f.doc,
@@ -276,14 +277,16 @@ impl Searcher {
                 .collect();
             let query = RerankQuery {
                 text: query,
-                vector: query_vector.as_deref(),
+                vector: query_encoding.as_ref().map(|e| e.vector.as_slice()),
+                tokens: query_encoding.as_ref().map(|e| e.tokens.as_slice()),
             };
             let scores = self.reranker.score(&query, &candidates, &self.index)?;
             for ((_, slot), score) in ranked.iter_mut().zip(scores) {
                 *slot = Some(score);
             }
             let key = |r: &(Fused, Option<f32>)| r.1.unwrap_or(f32::NEG_INFINITY);
-            ranked.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.0.doc.cmp(&b.0.doc)));
+            ranked[..reranked]
+                .sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.0.doc.cmp(&b.0.doc)));
             timings.rerank = started.elapsed();
         }
 

@@ -4,75 +4,81 @@
 mod common;
 
 use antwort::eval::{self, bundled as judged};
-use antwort::rerank::{Candidate, RerankQuery, Reranker, UnitReranker};
+use antwort::rerank::{Candidate, LateInteractionReranker, RerankQuery, Reranker};
 use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 use common::bundled;
 
-/// The built-in reranker follows its signal: with equal fused scores, the pair whose units
-/// are closer to the query wins, by exactly `max + w · second + w_fused · fused`; and the fused
-/// weight alone reorders when the unit signal is switched off.
+/// The built-in reranker is MaxSim over the token states the index stored for each pair: its
+/// scores match MaxSim computed afresh from the pair's unit texts, a paraphrase's own pair
+/// wins over an unrelated one, and without token states (no model) the fused order stands.
 #[test]
-fn unit_reranker_orders_by_its_signal() {
+fn late_interaction_reranker_scores_the_pairs_own_tokens() {
     let mut searcher = bundled();
     let query = "Wie verhindert man, dass der Generator immer dieselben Bilder erzeugt?";
-    let vector = searcher.embedder().unwrap().embed_query(query).unwrap();
-    let index = searcher.index();
-    let collapse = index.corpus.position("gan-mode-collapse").unwrap();
-    let lora = index.corpus.position("lora").unwrap();
-    let rerank_query = RerankQuery {
-        text: query,
-        vector: Some(&vector),
-    };
-    let top_two = |doc| {
-        let mut sims: Vec<f32> = index
-            .vectors
-            .units_of_doc(doc)
-            .map(|u| antwort::embedding::cosine(&vector, index.vectors.vector(u)))
-            .collect();
-        sims.sort_by(|a, b| b.total_cmp(a));
-        (sims[0], sims[1])
-    };
+    let embedder = searcher.embedder().unwrap();
+    let encoded = embedder.encode_query(query).unwrap();
+    let index_corpus = searcher.corpus().clone();
+    let collapse = index_corpus.position("gan-mode-collapse").unwrap();
+    let lora = index_corpus.position("lora").unwrap();
+    let unit_texts: Vec<&str> = searcher
+        .index()
+        .vectors
+        .units()
+        .iter()
+        .filter(|u| u.doc == collapse)
+        .map(|u| u.text(&index_corpus))
+        .collect();
+    let fresh = searcher
+        .embedder()
+        .unwrap()
+        .encode_passages(&unit_texts, &indicatif::ProgressBar::hidden())
+        .unwrap();
+    let exact: f32 = encoded
+        .token_rows()
+        .map(|q| {
+            fresh
+                .iter()
+                .flat_map(|e| e.token_rows())
+                .map(|d| antwort::embedding::cosine(q, d))
+                .fold(f32::MIN, f32::max)
+        })
+        .sum::<f32>()
+        / encoded.token_rows().count() as f32;
 
-    let reranker = UnitReranker::default();
-    let even = [
+    let index = searcher.index();
+    let candidates = [
         Candidate {
             doc: lora,
-            fused_score: 0.5,
+            fused_score: 0.9,
         },
         Candidate {
             doc: collapse,
-            fused_score: 0.5,
+            fused_score: 0.1,
         },
     ];
-    let scores = { reranker }.score(&rerank_query, &even, index).unwrap();
+    let with_tokens = RerankQuery {
+        text: query,
+        vector: Some(&encoded.vector),
+        tokens: Some(&encoded.tokens),
+    };
+    let scores = LateInteractionReranker
+        .score(&with_tokens, &candidates, index)
+        .unwrap();
     assert!(
         scores[1] > scores[0],
         "mode collapse should win: {scores:?}"
     );
-    let (best, second) = top_two(collapse);
-    let expected = best + reranker.second_weight * second;
-    assert!(
-        (scores[1] - expected).abs() < 1e-4,
-        "{} vs {expected}",
-        scores[1]
-    );
+    assert!((scores[1] - exact).abs() < 0.01, "{} vs {exact}", scores[1]);
 
-    let fused_only = UnitReranker {
-        second_weight: 0.0,
-        fused_weight: 10.0,
+    let without_model = RerankQuery {
+        text: query,
+        vector: None,
+        tokens: None,
     };
-    let uneven = [
-        Candidate {
-            doc: lora,
-            fused_score: 1.0,
-        },
-        Candidate {
-            doc: collapse,
-            fused_score: 0.0,
-        },
-    ];
-    let scores = { fused_only }.score(&rerank_query, &uneven, index).unwrap();
-    assert!(scores[0] > scores[1], "{scores:?}");
+    let scores = LateInteractionReranker
+        .score(&without_model, &candidates, index)
+        .unwrap();
+    assert_eq!(scores, [0.9, 0.1]);
 }
 
 #[test]

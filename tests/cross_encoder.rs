@@ -289,6 +289,7 @@ fn the_reranker_trait_scores_question_and_answer() {
     let query = RerankQuery {
         text: QUERY,
         vector: None,
+        tokens: None,
     };
     let mut encoder = encoder();
     assert_eq!(encoder.name(), "cross-encoder");

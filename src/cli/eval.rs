@@ -13,7 +13,7 @@ use crate::index::IndexDir;
 use crate::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
 /// The configuration every other is tested against.
-const DEFAULT_CONFIG: &str = "rerank: hybrid + units";
+const DEFAULT_CONFIG: &str = "rerank (default)";
 
 /// Fewer judged queries than this and a sweep's differences are mostly noise.
 const TRUSTWORTHY_QUERIES: usize = 100;
