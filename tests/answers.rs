@@ -170,3 +170,41 @@ fn flagging_rates_on_the_judged_queries() {
         "{domain_flagged} of {domain} in-domain flagged"
     );
 }
+
+/// Only the top `rerank_depth` fused candidates are reranked; the answers below them follow in
+/// fused order, so asking for more answers than the depth never reshuffles the tail.
+#[test]
+fn answers_below_the_rerank_depth_keep_their_fused_order() {
+    let mut searcher = bundled();
+    let mut options = SearchOptions::new(Mode::Rerank, 30, DEFAULT_FUSION);
+    options.rerank_depth = 5;
+    let answers = searcher
+        .search("Wie bewertet man ein Sprachmodell?", &options)
+        .unwrap();
+    let hits = &answers.hits;
+    assert_eq!(hits.len(), 30);
+    assert!(hits[..5].iter().all(|h| h.rerank.is_some()));
+    assert!(hits[5..].iter().all(|h| h.rerank.is_none()));
+    for pair in hits[..5].windows(2) {
+        assert!(pair[0].rerank >= pair[1].rerank);
+    }
+    for pair in hits[5..].windows(2) {
+        assert!(
+            pair[0].fused >= pair[1].fused,
+            "{} < {}",
+            pair[0].fused,
+            pair[1].fused
+        );
+    }
+    // The reranked five are the fused top five, reordered.
+    let mut hybrid = options;
+    hybrid.mode = Mode::Hybrid;
+    let fused = searcher
+        .search("Wie bewertet man ein Sprachmodell?", &hybrid)
+        .unwrap();
+    let mut top: Vec<usize> = fused.hits[..5].iter().map(|h| h.doc).collect();
+    let mut reranked: Vec<usize> = hits[..5].iter().map(|h| h.doc).collect();
+    top.sort_unstable();
+    reranked.sort_unstable();
+    assert_eq!(top, reranked);
+}

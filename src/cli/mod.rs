@@ -171,7 +171,8 @@ pub struct FusionArgs {
     /// Candidates per arm before fusion [default: max(5 x top-k, 50)].
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Fused candidates the reranker rescores.
+    /// Fused candidates the reranker rescores; answers ranked below keep their fused order and
+    /// fused score.
     #[arg(long, default_value_t = crate::rerank::DEFAULT_RERANK_DEPTH)]
     pub rerank_depth: usize,
 }
