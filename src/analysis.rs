@@ -165,7 +165,7 @@ impl<S: TokenStream> TokenStream for GermanFoldingStream<S> {
 }
 
 /// The [`gram_analyzer`] step that turns each word into its marked character grams; every gram
-/// keeps the offsets of its word, so a gram hit still points at the word.
+/// keeps the offsets and position of its word, so a gram hit still points at the word.
 #[derive(Clone, Copy)]
 struct WordGrams;
 
@@ -213,7 +213,6 @@ impl<S: TokenStream> TokenStream for WordGramsStream<S> {
             self.token = word.clone();
         }
         self.token.text = std::mem::take(&mut self.grams[self.next_gram]);
-        self.token.position = self.token.position * 32 + self.next_gram.min(31);
         self.next_gram += 1;
         true
     }

@@ -10,7 +10,9 @@
 //!
 //! The states come free with the units' embeddings at index time (the same ONNX run), and are
 //! stored at one byte per dimension with a scale per token: a quarter of `f32`'s size, with
-//! rankings unchanged on the judged queries.
+//! rankings unchanged on the judged queries. At about 390 bytes a token they are the largest
+//! part of an index (3 MB for the bundled corpus; some 400 MB for a million tokens), so a
+//! loaded index maps them from disk and only the candidates' pages are ever read.
 
 use std::io::Write;
 use std::path::Path;
@@ -23,15 +25,41 @@ use crate::error::{Error, IoContext, Result};
 const MAGIC: &[u8; 8] = b"antwTOK1";
 
 /// The token states of every pair, quantized.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct TokenIndex {
     dim: usize,
     /// Rows of pair `d` are `offsets[d]..offsets[d + 1]`.
     offsets: Vec<usize>,
     /// Per row: the factor that turns its bytes back into the state.
     scales: Vec<f32>,
-    /// Row after row, `dim` bytes each.
-    values: Vec<i8>,
+    /// Row after row, `dim` signed bytes each.
+    values: Values,
+}
+
+/// The quantized rows: in memory while building, mapped from the file once saved.
+#[derive(Debug)]
+enum Values {
+    Owned(Vec<u8>),
+    /// The whole file, and where the rows start in it.
+    Mapped(memmap2::Mmap, usize),
+}
+
+impl Values {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Values::Owned(bytes) => bytes,
+            Values::Mapped(map, start) => &map[*start..],
+        }
+    }
+}
+
+impl PartialEq for TokenIndex {
+    fn eq(&self, other: &TokenIndex) -> bool {
+        self.dim == other.dim
+            && self.offsets == other.offsets
+            && self.scales == other.scales
+            && self.values.bytes() == other.values.bytes()
+    }
 }
 
 impl TokenIndex {
@@ -42,25 +70,24 @@ impl TokenIndex {
         for (&doc, encoding) in units.iter().zip(encodings) {
             rows_of[doc].extend(encoding.token_rows());
         }
-        let mut index = TokenIndex {
-            dim,
-            offsets: Vec::with_capacity(docs + 1),
-            scales: Vec::new(),
-            values: Vec::new(),
-        };
-        index.offsets.push(0);
+        let mut offsets = Vec::with_capacity(docs + 1);
+        let (mut scales, mut values) = (Vec::new(), Vec::new());
+        offsets.push(0);
         for rows in rows_of {
             for row in rows {
                 let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
                 let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                index.scales.push(scale);
-                index
-                    .values
-                    .extend(row.iter().map(|x| (x * inverse).round() as i8));
+                scales.push(scale);
+                values.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
             }
-            index.offsets.push(index.scales.len());
+            offsets.push(scales.len());
         }
-        index
+        TokenIndex {
+            dim,
+            offsets,
+            scales,
+            values: Values::Owned(values),
+        }
     }
 
     pub fn docs(&self) -> usize {
@@ -87,6 +114,7 @@ impl TokenIndex {
         let query =
             ArrayView2::from_shape((queries, self.dim), &query_tokens[..queries * self.dim])
                 .expect("length is queries × dim");
+        let values = self.values.bytes();
         let mut buffer = Vec::new();
         docs.iter()
             .map(|&doc| {
@@ -97,9 +125,9 @@ impl TokenIndex {
                 buffer.resize(span.len() * self.dim, 0.0);
                 for (row, r) in buffer.chunks_exact_mut(self.dim).zip(span.clone()) {
                     let scale = self.scales[r];
-                    let bytes = &self.values[r * self.dim..(r + 1) * self.dim];
+                    let bytes = &values[r * self.dim..(r + 1) * self.dim];
                     for (x, &b) in row.iter_mut().zip(bytes) {
-                        *x = f32::from(b) * scale;
+                        *x = f32::from(b as i8) * scale;
                     }
                 }
                 let rows = ArrayView2::from_shape((span.len(), self.dim), &buffer)
@@ -125,7 +153,7 @@ impl TokenIndex {
         for &s in &self.scales {
             out.extend_from_slice(&s.to_le_bytes());
         }
-        out.extend(self.values.iter().map(|&v| v as u8));
+        out.extend_from_slice(self.values.bytes());
         let mut file =
             std::fs::File::create(path).context(|| format!("cannot write {}", path.display()))?;
         file.write_all(&out)
@@ -133,7 +161,7 @@ impl TokenIndex {
             .context(|| format!("cannot write {}", path.display()))
     }
 
-    /// Reads what [`TokenIndex::save`] wrote, checking every length against the header.
+    /// Maps what [`TokenIndex::save`] wrote, checking every length against the header.
     pub fn load(path: &Path) -> Result<TokenIndex> {
         let damaged = |why: &str| {
             Error::index(
@@ -141,8 +169,12 @@ impl TokenIndex {
                 format!("token states are damaged ({why}); rebuild with `antwort index`"),
             )
         };
-        let bytes = std::fs::read(path).map_err(|e| damaged(&e.to_string()))?;
-        let mut reader = Reader(&bytes);
+        let file = std::fs::File::open(path).map_err(|e| damaged(&e.to_string()))?;
+        // SAFETY: an index generation is written once into a staging directory and never
+        // changed after it is switched live (a rebuild writes a new generation), so the
+        // mapped file does not change under the map.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| damaged(&e.to_string()))?;
+        let mut reader = Reader(&map);
         if reader.take(MAGIC.len()) != Some(MAGIC.as_slice()) {
             return Err(damaged("not a token file"));
         }
@@ -159,7 +191,7 @@ impl TokenIndex {
         }
         let offsets: Vec<usize> = (0..=docs).filter_map(|_| reader.u64()).collect();
         let scales: Vec<f32> = (0..rows).filter_map(|_| reader.f32()).collect();
-        let values: Vec<i8> = reader.0.iter().map(|&b| b as i8).collect();
+        let start = map.len() - reader.0.len();
         let ordered = offsets.first() == Some(&0)
             && offsets.last() == Some(&rows)
             && offsets.windows(2).all(|w| w[0] <= w[1]);
@@ -170,7 +202,7 @@ impl TokenIndex {
             dim,
             offsets,
             scales,
-            values,
+            values: Values::Mapped(map, start),
         })
     }
 }

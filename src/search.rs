@@ -173,7 +173,8 @@ impl Searcher {
         }
     }
 
-    /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`LateInteractionReranker`] by default).
+    /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`LateInteractionReranker`] by
+    /// default).
     pub fn with_reranker(mut self, reranker: Box<dyn Reranker + Send>) -> Searcher {
         self.reranker = reranker;
         self
