@@ -346,3 +346,76 @@ fn related_and_topics_work_from_the_command_line() {
     assert_eq!(members, 36);
     assert!(std::fs::read_to_string(&map).unwrap().contains("<svg"));
 }
+
+/// A BEIR data set directory in one flag: its corpus is indexed inside it, its queries and
+/// graded qrels are judged, and the JSON report says what was measured. A broken qrels line is
+/// an error with file and line.
+#[test]
+fn eval_runs_a_beir_directory_in_one_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let beir = dir.path();
+    let corpus = [
+        (
+            "bread",
+            "Wie backe ich Brot?",
+            "Mehl, Wasser, Salz und Hefe verkneten und backen.",
+        ),
+        (
+            "tea",
+            "Wie koche ich Tee?",
+            "Wasser aufkochen und die Teeblätter ziehen lassen.",
+        ),
+        (
+            "bike",
+            "Fahrradreifen flicken",
+            "Den Schlauch flicken und wieder aufpumpen.",
+        ),
+    ]
+    .map(|(id, title, text)| {
+        serde_json::json!({"_id": id, "title": title, "text": text}).to_string()
+    })
+    .join("\n");
+    std::fs::write(beir.join("corpus.jsonl"), corpus).unwrap();
+    let queries = [
+        ("q1", "How do I bake bread?"),
+        ("q2", "Tee zubereiten"),
+        ("q3", "Platten am Rad"),
+    ]
+    .map(|(id, text)| serde_json::json!({"_id": id, "text": text}).to_string())
+    .join("\n");
+    std::fs::write(beir.join("queries.jsonl"), queries).unwrap();
+    std::fs::create_dir(beir.join("qrels")).unwrap();
+    let qrels = "query-id\tcorpus-id\tscore\nq1\tbread\t2\nq2\ttea\t2\nq3\tbike\t2\nq3\ttea\t0\n";
+    std::fs::write(beir.join("qrels/test.tsv"), qrels).unwrap();
+
+    let unused_index = beir.join("unused");
+    let beir_arg = beir.to_str().unwrap();
+    let out = antwort(
+        &unused_index,
+        &["eval", "--beir", beir_arg, "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(beir.join("antwort-index").join("CURRENT").is_file());
+    assert!(!unused_index.exists());
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["manifest"]["documents"], 3);
+    assert_eq!(report["manifest"]["judged_queries"], 3);
+    let default = report["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rerank (default)")
+        .expect("the default pipeline is reported");
+    let rr = default["evaluation"]["mean"]["RR@10"].as_f64().unwrap();
+    assert!(rr > 0.99, "each query has one obvious answer: RR@10 {rr}");
+
+    std::fs::write(
+        beir.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1 bread\n",
+    )
+    .unwrap();
+    let out = antwort(&unused_index, &["eval", "--beir", beir_arg]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(error.contains("test.tsv:2"), "{error}");
+}
