@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::index::Index;
 
 /// Candidates reranked by default: enough to lift an answer fusion put at rank 20. The built-in
-/// reranker takes well under a millisecond for them; a cross-encoder of e5-small's size takes
-/// about 3 s on two cores, so lower `--rerank-depth` with one.
+/// reranker takes about 2 ms for them; a cross-encoder of e5-small's size takes about 3 s on
+/// two cores, so lower `--rerank-depth` with one.
 pub const DEFAULT_RERANK_DEPTH: usize = 20;
 
 /// A query as the reranker sees it.
