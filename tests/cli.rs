@@ -419,3 +419,28 @@ fn eval_runs_a_beir_directory_in_one_flag() {
     let error = stderr(&out);
     assert!(error.contains("test.tsv:2"), "{error}");
 }
+
+/// A query of punctuation or emoji alone is refused with a clear error instead of a
+/// "confident" answer; and a reader that stops early (`| head`) is not an error.
+#[test]
+fn wordless_queries_are_refused_and_a_closed_pipe_is_no_error() {
+    let (_dir, index) = indexed_small_corpus();
+    for query in ["???", "🚀 !"] {
+        let out = antwort(&index, &["ask", query]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("has no words"), "{}", stderr(&out));
+    }
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .arg("--index")
+        .arg(&index)
+        .args(["ask", "Brot backen", "--mode", "bm25", "-k", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}

@@ -233,6 +233,15 @@ fn default_threads() -> usize {
 }
 
 /// Parses the command line and runs it.
+/// Whether `error` comes from writing to a pipe whose reader has gone.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
@@ -387,6 +396,16 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     };
     if queries.iter().any(|q| q.trim().is_empty()) {
         bail!("the query is empty; ask a question, e.g. antwort ask \"Was ist LoRA?\"");
+    }
+    // Punctuation or emoji alone give BM25 nothing and the model a vector near everything,
+    // which would pass for a confident answer.
+    if let Some(wordless) = queries
+        .iter()
+        .find(|q| !q.chars().any(char::is_alphanumeric))
+    {
+        bail!(
+            "the query {wordless:?} has no words to search for; ask a question, e.g. antwort ask \"Was ist LoRA?\""
+        );
     }
     let mut searcher = open_searcher(cli, mode)?;
     let stdout = std::io::stdout();
