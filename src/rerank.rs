@@ -18,9 +18,8 @@ pub const DEFAULT_RERANK_DEPTH: usize = 20;
 /// A query as the reranker sees it.
 pub struct RerankQuery<'a> {
     pub text: &'a str,
-    /// The query's embedding, when the dense arm computed one.
-    pub vector: Option<&'a [f32]>,
-    /// The query's token states (see [`crate::embedding::Encoding::tokens`]), with the vector.
+    /// The query's token states (see [`crate::embedding::Encoding::tokens`]), when the dense
+    /// arm embedded the query.
     pub tokens: Option<&'a [f32]>,
 }
 

@@ -278,7 +278,6 @@ impl Searcher {
                 .collect();
             let query = RerankQuery {
                 text: query,
-                vector: query_encoding.as_ref().map(|e| e.vector.as_slice()),
                 tokens: query_encoding.as_ref().map(|e| e.tokens.as_slice()),
             };
             let scores = self.reranker.score(&query, &candidates, &self.index)?;

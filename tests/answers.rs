@@ -58,7 +58,6 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
     ];
     let with_tokens = RerankQuery {
         text: query,
-        vector: Some(&encoded.vector),
         tokens: Some(&encoded.tokens),
     };
     let scores = LateInteractionReranker
@@ -72,7 +71,6 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
 
     let without_model = RerankQuery {
         text: query,
-        vector: None,
         tokens: None,
     };
     let scores = LateInteractionReranker

@@ -288,7 +288,6 @@ fn the_reranker_trait_scores_question_and_answer() {
         .collect();
     let query = RerankQuery {
         text: QUERY,
-        vector: None,
         tokens: None,
     };
     let mut encoder = encoder();
