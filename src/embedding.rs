@@ -291,9 +291,23 @@ impl Embedder {
         texts: &[&str],
         progress: &ProgressBar,
     ) -> Result<Vec<Encoding>> {
+        let mut out: Vec<Encoding> = vec![Encoding::default(); texts.len()];
+        self.encode_passages_with(texts, progress, |i, encoding| out[i] = encoding)?;
+        Ok(out)
+    }
+
+    /// Like [`Embedder::encode_passages`], but hands each encoding with its input index to
+    /// `sink` as soon as its batch is done, so that a caller can shrink it (an index build
+    /// quantizes the token states) before the next batch instead of holding every text's
+    /// states at full size at once.
+    pub fn encode_passages_with(
+        &mut self,
+        texts: &[&str],
+        progress: &ProgressBar,
+        mut sink: impl FnMut(usize, Encoding),
+    ) -> Result<()> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        let mut out: Vec<Encoding> = vec![Encoding::default(); texts.len()];
         progress.set_length(texts.len() as u64);
         for batch in order.chunks(PASSAGE_BATCH) {
             let inputs: Vec<String> = batch
@@ -302,11 +316,11 @@ impl Embedder {
                 .collect();
             let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
             for (&i, encoding) in batch.iter().zip(encodings) {
-                out[i] = encoding;
+                sink(i, encoding);
             }
             progress.inc(batch.len() as u64);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// One ONNX run over `inputs`: the pooled vector as fastembed's `embed` computes it, and

@@ -23,9 +23,9 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{Corpus, CorpusSource, QaPair};
-use crate::embedding::{Embedder, Encoding, ModelFiles};
+use crate::embedding::{Embedder, ModelFiles};
 use crate::error::{Error, IoContext, Result};
-use crate::late_interaction::TokenIndex;
+use crate::late_interaction::{TokenIndex, TokenIndexBuilder};
 use crate::lexical::LexicalIndex;
 use crate::vector::{self, VectorIndex};
 
@@ -344,12 +344,17 @@ fn write_generation(
 
     let units = vector::units_of(corpus);
     let texts: Vec<&str> = units.iter().map(|u| u.text(corpus)).collect();
-    let encodings = embedder.encode_passages(&texts, progress)?;
+    let mut embeddings = vec![Vec::new(); units.len()];
+    let mut tokens = TokenIndexBuilder::new(units.len());
+    embedder.encode_passages_with(&texts, progress, |unit, encoding| {
+        tokens.add(unit, &encoding);
+        embeddings[unit] = encoding.vector;
+    })?;
     let unit_docs: Vec<usize> = units.iter().map(|u| u.doc).collect();
-    let dim = encodings.first().map_or(0, Encoding::dim);
-    let tokens = TokenIndex::build(corpus.len(), dim, &unit_docs, &encodings);
-    tokens.save(&dir.join(TOKENS))?;
-    let vectors = VectorIndex::build(units, encodings.into_iter().map(|e| e.vector).collect())?;
+    tokens
+        .finish(corpus.len(), &unit_docs)
+        .save(&dir.join(TOKENS))?;
+    let vectors = VectorIndex::build(units, embeddings)?;
     let calibration = calibrate(corpus, &vectors, embedder)?;
     let vectors_dir = dir.join(VECTORS);
     std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;

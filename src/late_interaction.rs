@@ -62,34 +62,64 @@ impl PartialEq for TokenIndex {
     }
 }
 
-impl TokenIndex {
-    /// Collects the token rows of each pair from its units' encodings. `units` gives the pair
-    /// of each encoding; pairs without units have no rows.
-    pub fn build(docs: usize, dim: usize, units: &[usize], encodings: &[Encoding]) -> TokenIndex {
-        let mut rows_of: Vec<Vec<&[f32]>> = vec![Vec::new(); docs];
-        for (&doc, encoding) in units.iter().zip(encodings) {
-            rows_of[doc].extend(encoding.token_rows());
+/// Collects the units' token states as they are embedded, in any order, quantizing each unit's
+/// at once: a build never holds more than one batch of states at full size.
+pub struct TokenIndexBuilder {
+    /// The model's dimension, known from the first encoding.
+    dim: usize,
+    /// Per unit: its rows' scales and bytes.
+    units: Vec<(Vec<f32>, Vec<u8>)>,
+}
+
+impl TokenIndexBuilder {
+    pub fn new(units: usize) -> TokenIndexBuilder {
+        TokenIndexBuilder {
+            dim: 0,
+            units: vec![(Vec::new(), Vec::new()); units],
+        }
+    }
+
+    /// Quantizes the token states of `unit`: per row, one scale that maps its largest
+    /// magnitude to 127.
+    pub fn add(&mut self, unit: usize, encoding: &Encoding) {
+        self.dim = encoding.dim();
+        let (scales, values) = &mut self.units[unit];
+        for row in encoding.token_rows() {
+            let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
+            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            scales.push(scale);
+            values.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
+        }
+    }
+
+    /// The index over `docs` pairs; `unit_docs` gives the pair of each unit. Pairs without
+    /// units have no rows.
+    pub fn finish(self, docs: usize, unit_docs: &[usize]) -> TokenIndex {
+        let mut units_of: Vec<Vec<usize>> = vec![Vec::new(); docs];
+        for (unit, &doc) in unit_docs.iter().enumerate() {
+            units_of[doc].push(unit);
         }
         let mut offsets = Vec::with_capacity(docs + 1);
         let (mut scales, mut values) = (Vec::new(), Vec::new());
         offsets.push(0);
-        for rows in rows_of {
-            for row in rows {
-                let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
-                let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                scales.push(scale);
-                values.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
+        for units in units_of {
+            for unit in units {
+                let (unit_scales, unit_values) = &self.units[unit];
+                scales.extend_from_slice(unit_scales);
+                values.extend_from_slice(unit_values);
             }
             offsets.push(scales.len());
         }
         TokenIndex {
-            dim,
+            dim: self.dim,
             offsets,
             scales,
             values: Values::Owned(values),
         }
     }
+}
 
+impl TokenIndex {
     pub fn docs(&self) -> usize {
         self.offsets.len() - 1
     }
@@ -248,6 +278,16 @@ mod tests {
         }
     }
 
+    /// The index of `docs` pairs over units of the given pairs, added out of order as a build
+    /// adds them (length-sorted).
+    fn build(docs: usize, unit_docs: &[usize], encodings: &[Encoding]) -> TokenIndex {
+        let mut builder = TokenIndexBuilder::new(encodings.len());
+        for (unit, encoding) in encodings.iter().enumerate().rev() {
+            builder.add(unit, encoding);
+        }
+        builder.finish(docs, unit_docs)
+    }
+
     /// MaxSim computed the slow, obvious way, in f32.
     fn reference(query: &[Vec<f32>], doc: &[Vec<f32>]) -> f32 {
         let best = |q: &Vec<f32>| doc.iter().map(|d| dot(q, d)).fold(f32::MIN, f32::max);
@@ -272,9 +312,8 @@ mod tests {
             first in rows(16, 1..6),
             second in rows(16, 1..6),
         ) {
-            let index = TokenIndex::build(
+            let index = build(
                 2,
-                16,
                 &[1, 1],
                 &[encoding(&first), encoding(&second)],
             );
@@ -293,7 +332,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.bin");
         let rows = vec![unit(vec![1.0, 2.0, 3.0]), unit(vec![-1.0, 0.5, 0.0])];
-        let index = TokenIndex::build(3, 3, &[0, 2], &[encoding(&rows), encoding(&rows[..1])]);
+        let index = build(3, &[0, 2], &[encoding(&rows), encoding(&rows[..1])]);
         index.save(&path).unwrap();
         assert_eq!(TokenIndex::load(&path).unwrap(), index);
 
