@@ -110,6 +110,29 @@ const MAX_LAYERS: usize = 16;
 const GRAPH_BASENAME: &str = "graph";
 const UNITS_FILE: &str = "units.json";
 
+/// Runs `f`, turning a panic into `Err` without the panic message and backtrace that the
+/// default hook would print: the caller reports the failure in its own words.
+///
+/// The hook is replaced once, process-wide, by one that stays silent only for the thread
+/// inside this call and defers to the previous hook everywhere else, so concurrent callers
+/// and unrelated panics are unaffected.
+fn catch_unwind_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    thread_local!(static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|quiet| quiet.set(false));
+    result
+}
+
 /// Units, their embeddings, and the HNSW graph over them.
 pub struct VectorIndex {
     units: Vec<Unit>,
@@ -181,11 +204,9 @@ impl VectorIndex {
         // load costs a few hundred bytes and gives a graph that can live in a plain struct.
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, GRAPH_BASENAME)));
         // hnsw_rs asserts on damaged files instead of returning an error.
-        let graph = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            { loader }.load_hnsw::<f32, UnitCosine>()
-        }))
-        .map_err(|_| damaged("the HNSW graph is damaged".into()))?
-        .map_err(|e| damaged(format!("cannot read the HNSW graph: {e}")))?;
+        let graph = catch_unwind_quietly(move || { loader }.load_hnsw::<f32, UnitCosine>())
+            .map_err(|_| damaged("the HNSW graph is damaged".into()))?
+            .map_err(|e| damaged(format!("cannot read the HNSW graph: {e}")))?;
         let mut vectors = vec![Vec::new(); units.len()];
         for point in graph.get_point_indexation() {
             let slot = vectors

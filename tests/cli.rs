@@ -444,3 +444,22 @@ fn wordless_queries_are_refused_and_a_closed_pipe_is_no_error() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
+
+/// A damaged HNSW graph (hnsw_rs panics on those) is one clear error line naming the fix, with
+/// no panic message or backtrace around it.
+#[test]
+fn a_damaged_graph_is_a_clear_error_without_a_panic_trace() {
+    let (_dir, index) = indexed_small_corpus();
+    let live = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+    let graph = index.join(live.trim()).join("vectors/graph.hnsw.graph");
+    let bytes = std::fs::read(&graph).unwrap();
+    std::fs::write(&graph, &bytes[..bytes.len() / 2]).unwrap();
+    let out = antwort(&index, &["ask", "Wie backe ich Brot?"]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(
+        error.contains("damaged") && error.contains("antwort index"),
+        "{error}"
+    );
+    assert!(!error.contains("panicked"), "{error}");
+}
