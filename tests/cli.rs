@@ -20,6 +20,17 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that `output` failed with exit code 1 and one clear message: every one of `needles`
+/// in it, and no panic.
+fn assert_clear_error(output: &Output, needles: &[&str]) {
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
+    let message = stderr(output);
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} missing in {message}");
+    }
+    assert!(!message.contains("panicked"), "{message}");
+}
+
 fn record(id: &str, question: &str, answer: &str) -> String {
     serde_json::json!({ "id": id, "section": "test", "question": question, "answer": answer })
         .to_string()
@@ -141,10 +152,7 @@ fn a_bad_corpus_line_fails_with_its_line_and_leaves_the_index_untouched() {
     );
     std::fs::write(&bad, text).unwrap();
     let failed = antwort(&index, &["index", "--corpus", bad.to_str().unwrap()]);
-    assert!(!failed.status.success());
-    let message = stderr(&failed);
-    assert!(message.contains("bad.jsonl:3: malformed JSON"), "{message}");
-    assert!(!message.contains("panicked"), "{message}");
+    assert_clear_error(&failed, &["bad.jsonl:3: malformed JSON"]);
 
     assert_eq!(
         std::fs::read_to_string(index.join("CURRENT")).unwrap(),
@@ -240,11 +248,7 @@ fn ask_with_models(index: &Path, models: &Path) -> Output {
 fn a_missing_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = ask_with_models(&dir.path().join("index"), &dir.path().join("nowhere"));
-    assert_eq!(output.status.code(), Some(1));
-    let message = stderr(&output);
-    assert!(message.contains("no embedding model in"), "{message}");
-    assert!(message.contains("scripts/fetch-models"), "{message}");
-    assert!(!message.contains("panicked"), "{message}");
+    assert_clear_error(&output, &["no embedding model in", "scripts/fetch-models"]);
 }
 
 #[test]
@@ -271,14 +275,10 @@ fn a_wrong_onnx_runtime_is_a_clear_error() {
     )
     .unwrap();
     let output = ask_with_models(&dir.path().join("index"), &fake);
-    assert_eq!(output.status.code(), Some(1));
-    let message = stderr(&output);
-    assert!(
-        message.contains("cannot load ONNX Runtime from"),
-        "{message}"
+    assert_clear_error(
+        &output,
+        &["cannot load ONNX Runtime from", "scripts/fetch-models"],
     );
-    assert!(message.contains("scripts/fetch-models"), "{message}");
-    assert!(!message.contains("panicked"), "{message}");
 }
 
 #[test]
@@ -293,11 +293,7 @@ fn a_wrong_reranker_directory_is_a_clear_error() {
             dir.path().join("no-model").to_str().unwrap(),
         ],
     );
-    assert_eq!(output.status.code(), Some(1));
-    let message = stderr(&output);
-    assert!(message.contains("no-model"), "{message}");
-    assert!(message.contains("--reranker"), "{message}");
-    assert!(!message.contains("panicked"), "{message}");
+    assert_clear_error(&output, &["no-model", "--reranker"]);
 }
 
 #[test]
@@ -426,9 +422,7 @@ fn eval_runs_a_beir_directory_in_one_flag() {
 fn wordless_queries_are_refused_and_a_closed_pipe_is_no_error() {
     let (_dir, index) = indexed_small_corpus();
     for query in ["???", "🚀 !"] {
-        let out = antwort(&index, &["ask", query]);
-        assert!(!out.status.success());
-        assert!(stderr(&out).contains("has no words"), "{}", stderr(&out));
+        assert_clear_error(&antwort(&index, &["ask", query]), &["has no words"]);
     }
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_antwort"))
@@ -455,11 +449,5 @@ fn a_damaged_graph_is_a_clear_error_without_a_panic_trace() {
     let bytes = std::fs::read(&graph).unwrap();
     std::fs::write(&graph, &bytes[..bytes.len() / 2]).unwrap();
     let out = antwort(&index, &["ask", "Wie backe ich Brot?"]);
-    assert!(!out.status.success());
-    let error = stderr(&out);
-    assert!(
-        error.contains("damaged") && error.contains("antwort index"),
-        "{error}"
-    );
-    assert!(!error.contains("panicked"), "{error}");
+    assert_clear_error(&out, &["damaged", "antwort index"]);
 }
