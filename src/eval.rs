@@ -541,6 +541,7 @@ pub struct EvalManifest {
     pub judged_queries: usize,
     pub rerank: &'static str,
     pub rerank_depth: usize,
+    pub related_weight: f32,
     pub default_config: String,
 }
 

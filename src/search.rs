@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
 use crate::lexical::{distinct_terms, LexicalResult};
-use crate::rerank::{Candidate, LateInteractionReranker, RerankQuery, Reranker};
+use crate::rerank::{self, Candidate, LateInteractionReranker, RerankQuery, Reranker};
+use crate::topics::PairSpace;
 use crate::vector::{UnitHit, UnitKind};
 
 /// Which retrievers answer.
@@ -60,6 +62,9 @@ pub struct SearchOptions {
     /// Fused candidates the reranker rescores in [`Mode::Rerank`]; those below keep their fused
     /// order after the reranked ones, so a `top_k` beyond this depth still lists them.
     pub rerank_depth: usize,
+    /// How much the answers are lifted by their relatedness to the best one
+    /// ([`rerank::lift_related`]); 0 keeps the reranker's order.
+    pub related_weight: f32,
 }
 
 impl SearchOptions {
@@ -72,7 +77,8 @@ impl SearchOptions {
             top_k,
             fusion,
             depth: (5 * top_k).max(Self::MIN_DEPTH),
-            rerank_depth: crate::rerank::DEFAULT_RERANK_DEPTH,
+            rerank_depth: rerank::DEFAULT_RERANK_DEPTH,
+            related_weight: rerank::DEFAULT_RELATED_WEIGHT,
         }
     }
 }
@@ -93,7 +99,8 @@ pub struct Hit {
     pub dense: Option<ArmRank>,
     /// The fused score (in single-arm modes, that arm's score).
     pub fused: f32,
-    /// The reranker's score, in [`Mode::Rerank`].
+    /// The reranker's score, in [`Mode::Rerank`] and within the rerank depth; `score` is it
+    /// lifted by relatedness to the best answer ([`SearchOptions::related_weight`]).
     pub rerank: Option<f32>,
     /// Byte range in the answer of the sentence that matched best.
     pub excerpt: Range<usize>,
@@ -160,6 +167,17 @@ pub struct Searcher {
     reranker: Box<dyn Reranker + Send>,
     /// Query encodings by query text, when [`Searcher::cache_query_vectors`] is on.
     query_cache: Option<HashMap<String, Encoding>>,
+    /// How the pairs relate to each other, built on first use.
+    pair_space: OnceLock<PairSpace>,
+}
+
+/// A candidate on its way through the stages after fusion.
+struct Ranked {
+    fused: Fused,
+    rerank: Option<f32>,
+    /// What it is ordered by: the fused score, or in [`Mode::Rerank`] the final score on the
+    /// reranker's scale.
+    score: f32,
 }
 
 impl Searcher {
@@ -170,6 +188,7 @@ impl Searcher {
             embedder,
             reranker: Box::new(LateInteractionReranker),
             query_cache: None,
+            pair_space: OnceLock::new(),
         }
     }
 
@@ -197,6 +216,19 @@ impl Searcher {
     /// The reranker's name.
     pub fn reranker_name(&self) -> &'static str {
         self.reranker.name()
+    }
+
+    /// Uses `pairs`, built elsewhere (e.g. while the model loads), as the searcher's pair space;
+    /// it must be of this searcher's index.
+    pub fn with_pair_space(mut self, pairs: PairSpace) -> Searcher {
+        self.pair_space = OnceLock::from(pairs);
+        self
+    }
+
+    /// The pairs of the corpus as points, for "related" and "see also"; built on first use and
+    /// kept.
+    pub fn pair_space(&self) -> &PairSpace {
+        self.pair_space.get_or_init(|| PairSpace::new(&self.index))
     }
 
     /// The loaded model, if any: for callers that embed text themselves (e.g. related items).
@@ -254,7 +286,7 @@ impl Searcher {
         let lexical_list: Vec<(usize, f32)> =
             lexical.hits.iter().map(|h| (h.doc, h.score)).collect();
         let mut dense_list: Vec<(usize, f32)> = dense.iter().map(|(&d, s)| (d, s.score)).collect();
-        dense_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        dense_list.sort_by(rerank::best_first);
         dense_list.truncate(depth);
         let fused = match options.mode {
             Mode::Hybrid | Mode::Rerank => {
@@ -265,15 +297,22 @@ impl Searcher {
         };
         timings.fusion = started.elapsed();
 
-        let mut ranked: Vec<(Fused, Option<f32>)> = fused.into_iter().map(|f| (f, None)).collect();
+        let mut ranked: Vec<Ranked> = fused
+            .into_iter()
+            .map(|fused| Ranked {
+                score: fused.score,
+                fused,
+                rerank: None,
+            })
+            .collect();
         if options.mode == Mode::Rerank {
             let started = Instant::now();
             let reranked = options.rerank_depth.min(ranked.len());
             let candidates: Vec<Candidate> = ranked[..reranked]
                 .iter()
-                .map(|(f, _)| Candidate {
-                    doc: f.doc,
-                    fused_score: f.score,
+                .map(|r| Candidate {
+                    doc: r.fused.doc,
+                    fused_score: r.fused.score,
                 })
                 .collect();
             let query = RerankQuery {
@@ -281,12 +320,32 @@ impl Searcher {
                 tokens: query_encoding.as_ref().map(|e| e.tokens.as_slice()),
             };
             let scores = self.reranker.score(&query, &candidates, &self.index)?;
-            for ((_, slot), score) in ranked.iter_mut().zip(scores) {
-                *slot = Some(score);
+            for (r, score) in ranked.iter_mut().zip(scores) {
+                r.rerank = Some(score);
+                r.score = score;
             }
-            let key = |r: &(Fused, Option<f32>)| r.1.unwrap_or(f32::NEG_INFINITY);
-            ranked[..reranked]
-                .sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.0.doc.cmp(&b.0.doc)));
+            let mut head: Vec<(usize, f32)> = ranked[..reranked]
+                .iter()
+                .map(|r| (r.fused.doc, r.score))
+                .collect();
+            head.sort_by(rerank::best_first);
+            let below: Vec<usize> = ranked[reranked..].iter().map(|r| r.fused.doc).collect();
+            let weight = options.related_weight;
+            let scored = if weight > 0.0 {
+                let space = self.pair_space();
+                rerank::lift_related(&head, &below, weight, |a, b| space.similarity(a, b))
+            } else {
+                rerank::lift_related(&head, &below, 0.0, |_, _| 0.0)
+            };
+            let mut by_doc: HashMap<usize, Ranked> =
+                ranked.drain(..).map(|r| (r.fused.doc, r)).collect();
+            ranked = scored
+                .into_iter()
+                .map(|(doc, score)| Ranked {
+                    score,
+                    ..by_doc.remove(&doc).expect("one candidate per pair")
+                })
+                .collect();
             timings.rerank = started.elapsed();
         }
 
@@ -294,26 +353,37 @@ impl Searcher {
         let hits = ranked
             .into_iter()
             .take(options.top_k)
-            .map(|(f, rerank)| {
-                let pair = self.index.corpus.get(f.doc);
-                let excerpt = self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer);
-                let in_excerpt = &pair.answer[excerpt.clone()];
-                let excerpt_matches = matching_spans(&mut analyzer, in_excerpt, &lexical.terms)
-                    .into_iter()
-                    .map(|r| r.start + excerpt.start..r.end + excerpt.start)
-                    .collect();
-                Hit {
-                    doc: f.doc,
-                    score: rerank.unwrap_or(f.score),
-                    fused: f.score,
-                    lexical: f.lexical,
-                    dense: f.dense,
-                    rerank,
-                    excerpt_matches,
-                    question_matches: matching_spans(&mut analyzer, &pair.question, &lexical.terms),
-                    excerpt,
-                }
-            })
+            .map(
+                |Ranked {
+                     fused: f,
+                     rerank,
+                     score,
+                 }| {
+                    let pair = self.index.corpus.get(f.doc);
+                    let excerpt =
+                        self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer);
+                    let in_excerpt = &pair.answer[excerpt.clone()];
+                    let excerpt_matches = matching_spans(&mut analyzer, in_excerpt, &lexical.terms)
+                        .into_iter()
+                        .map(|r| r.start + excerpt.start..r.end + excerpt.start)
+                        .collect();
+                    Hit {
+                        doc: f.doc,
+                        score,
+                        fused: f.score,
+                        lexical: f.lexical,
+                        dense: f.dense,
+                        rerank,
+                        excerpt_matches,
+                        question_matches: matching_spans(
+                            &mut analyzer,
+                            &pair.question,
+                            &lexical.terms,
+                        ),
+                        excerpt,
+                    }
+                },
+            )
             .collect();
         let calibration = self.index.manifest.calibration;
         let confidence =

@@ -169,13 +169,15 @@ fn flagging_rates_on_the_judged_queries() {
     );
 }
 
-/// Only the top `rerank_depth` fused candidates are reranked; the answers below them follow in
-/// fused order, so asking for more answers than the depth never reshuffles the tail.
+/// Only the top `rerank_depth` fused candidates are reranked; without the lift towards the best
+/// answer, the answers below them follow in fused order, so asking for more answers than the
+/// depth never reshuffles the tail.
 #[test]
 fn answers_below_the_rerank_depth_keep_their_fused_order() {
     let mut searcher = bundled();
     let mut options = SearchOptions::new(Mode::Rerank, 30, DEFAULT_FUSION);
     options.rerank_depth = 5;
+    options.related_weight = 0.0;
     let answers = searcher
         .search("Wie bewertet man ein Sprachmodell?", &options)
         .unwrap();
@@ -184,7 +186,7 @@ fn answers_below_the_rerank_depth_keep_their_fused_order() {
     assert!(hits[..5].iter().all(|h| h.rerank.is_some()));
     assert!(hits[5..].iter().all(|h| h.rerank.is_none()));
     for pair in hits[..5].windows(2) {
-        assert!(pair[0].rerank >= pair[1].rerank);
+        assert!(pair[0].score >= pair[1].score);
     }
     for pair in hits[5..].windows(2) {
         assert!(
@@ -194,6 +196,8 @@ fn answers_below_the_rerank_depth_keep_their_fused_order() {
             pair[1].fused
         );
     }
+    // One scale for the whole list: those below the depth score under the reranked ones.
+    assert!(hits.windows(2).all(|w| w[0].score > w[1].score));
     // The reranked five are the fused top five, reordered.
     let mut hybrid = options;
     hybrid.mode = Mode::Hybrid;
@@ -205,4 +209,34 @@ fn answers_below_the_rerank_depth_keep_their_fused_order() {
     top.sort_unstable();
     reranked.sort_unstable();
     assert_eq!(top, reranked);
+}
+
+/// The answers after the best follow it by topic: a near miss at the top (the GAN basics for a
+/// mode-collapse question) brings the other GAN answers up, the actual answer among them,
+/// while the best stays first and the scores stay sorted.
+#[test]
+fn answers_related_to_the_best_are_lifted() {
+    let mut searcher = bundled();
+    let query = "Mein Generator erzeugt immer wieder fast dieselben Bilder, was hilft dagegen?";
+    let ids = |searcher: &mut antwort::search::Searcher, weight: f32| {
+        let mut options = SearchOptions::new(Mode::Rerank, 36, DEFAULT_FUSION);
+        options.related_weight = weight;
+        let hits = searcher.search(query, &options).unwrap().hits;
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        hits.iter()
+            .map(|h| searcher.corpus().get(h.doc).id.clone())
+            .collect::<Vec<_>>()
+    };
+    let plain = ids(&mut searcher, 0.0);
+    let lifted = ids(&mut searcher, antwort::rerank::DEFAULT_RELATED_WEIGHT);
+    assert_eq!(plain[0], lifted[0], "the best stays first");
+    let rank = |ids: &[String], id: &str| ids.iter().position(|i| i == id).unwrap();
+    for related in ["gan-mode-collapse", "gan-training-stability"] {
+        assert!(
+            rank(&lifted, related) < 4 && rank(&lifted, related) < rank(&plain, related),
+            "{related}: rank {} lifted, {} plain; lifted order {lifted:?}",
+            rank(&lifted, related),
+            rank(&plain, related)
+        );
+    }
 }

@@ -451,3 +451,19 @@ fn a_damaged_graph_is_a_clear_error_without_a_panic_trace() {
     let out = antwort(&index, &["ask", "Wie backe ich Brot?"]);
     assert_clear_error(&out, &["damaged", "antwort index"]);
 }
+
+#[test]
+fn out_of_range_weights_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let ask = |flag: &str| antwort(&index, &["ask", "Was ist LoRA?", flag]);
+    assert_clear_error(
+        &ask("--related-weight=-1"),
+        &["--related-weight must be 0 or more, got -1"],
+    );
+    assert_clear_error(
+        &ask("--related-weight=NaN"),
+        &["--related-weight must be 0 or more"],
+    );
+    assert_clear_error(&ask("--alpha=2"), &["--alpha must be between 0 and 1"]);
+}

@@ -145,6 +145,7 @@ fn manifest(
         judged_queries: reports.first().map_or(0, |r| r.evaluation.per_query.len()),
         rerank: searcher.reranker_name(),
         rerank_depth: default.map_or(0, |o| o.rerank_depth),
+        related_weight: default.map_or(0.0, |o| o.related_weight),
         default_config: default
             .map_or(String::new(), |o| format!("{} {}", o.mode.name(), o.fusion)),
     }

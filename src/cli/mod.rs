@@ -175,6 +175,10 @@ pub struct FusionArgs {
     /// fused score.
     #[arg(long, default_value_t = crate::rerank::DEFAULT_RERANK_DEPTH)]
     pub rerank_depth: usize,
+    /// How much the reranked answers are lifted by their relatedness to the best one, in units
+    /// of the spread of their scores; 0 keeps the reranker's order.
+    #[arg(long, default_value_t = crate::rerank::DEFAULT_RELATED_WEIGHT)]
+    pub related_weight: f32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,11 +223,18 @@ impl FusionArgs {
         if top_k == 0 {
             bail!("--top-k must be at least 1");
         }
+        if !(self.related_weight.is_finite() && self.related_weight >= 0.0) {
+            bail!(
+                "--related-weight must be 0 or more, got {}",
+                self.related_weight
+            );
+        }
         let mut options = SearchOptions::new(mode, top_k, fusion);
         if let Some(depth) = self.depth {
             options.depth = depth.max(top_k);
         }
         options.rerank_depth = self.rerank_depth.max(1);
+        options.related_weight = self.related_weight;
         Ok(options)
     }
 }
@@ -341,19 +352,28 @@ pub fn open_searcher_in(
         }
     }
     // The model takes longest to load; the index opens meanwhile.
-    let (index, embedder) = std::thread::scope(|scope| {
+    let (index, embedder, pairs) = std::thread::scope(|scope| {
         let loading = (embedder.is_none() && mode.needs_embedder()).then(|| {
             let models = models.as_ref().expect("dense modes located the models");
             scope.spawn(|| Embedder::load(models, cli.threads))
         });
         let index = dir.open();
+        // How the pairs relate (for the lift towards the best answer and "See also"), also
+        // while the model loads.
+        let pairs = match &index {
+            Ok(index) if mode.needs_embedder() => Some(PairSpace::new(index)),
+            _ => None,
+        };
         let embedder = match loading {
             Some(handle) => Some(handle.join().expect("model loading does not panic")?),
             None => embedder,
         };
-        anyhow::Ok((index?, embedder))
+        anyhow::Ok((index?, embedder, pairs))
     })?;
-    let searcher = Searcher::new(index, embedder);
+    let mut searcher = Searcher::new(index, embedder);
+    if let Some(pairs) = pairs {
+        searcher = searcher.with_pair_space(pairs);
+    }
     match (&cli.reranker, mode, &models) {
         (Some(dir), Mode::Rerank, Some(models)) => {
             let cross_encoder = crate::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
@@ -410,8 +430,6 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     let mut searcher = open_searcher(cli, mode)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    // Built on the first confident answer, then shared by every query of a batch.
-    let mut pairs: Option<PairSpace> = None;
     for query in &queries {
         let answers = searcher.search(query, &options)?;
         let explain = if args.explain {
@@ -431,8 +449,8 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
         if answers.confidence.is_some_and(|c| c.confident) {
             if let Some(top) = answers.hits.first() {
-                let space = pairs.get_or_insert_with(|| PairSpace::new(searcher.index()));
-                report.see_also = space
+                report.see_also = searcher
+                    .pair_space()
                     .related(top.doc, SEE_ALSO)
                     .into_iter()
                     .map(|r| report::SeeAlso {
