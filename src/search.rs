@@ -59,10 +59,11 @@ pub struct SearchOptions {
     /// Candidates each arm contributes to fusion; at least 5 × `top_k` so that a pair one arm
     /// ranks low can still be lifted by the other.
     pub depth: usize,
-    /// Fused candidates the reranker rescores in [`Mode::Rerank`]; those below keep their fused
-    /// order after the reranked ones, so a `top_k` beyond this depth still lists them.
+    /// Fused candidates the reranker rescores in [`Mode::Rerank`]; those below follow in fused
+    /// order (before the lift towards the best answer), so a `top_k` beyond this depth still
+    /// lists them.
     pub rerank_depth: usize,
-    /// How much the answers are lifted by their relatedness to the best one
+    /// How much the answers follow their relatedness to the best one
     /// ([`rerank::lift_related`]); 0 keeps the reranker's order.
     pub related_weight: f32,
 }
@@ -100,7 +101,7 @@ pub struct Hit {
     /// The fused score (in single-arm modes, that arm's score).
     pub fused: f32,
     /// The reranker's score, in [`Mode::Rerank`] and within the rerank depth; `score` is it
-    /// lifted by relatedness to the best answer ([`SearchOptions::related_weight`]).
+    /// lowered by unrelatedness to the best answer ([`SearchOptions::related_weight`]).
     pub rerank: Option<f32>,
     /// Byte range in the answer of the sentence that matched best.
     pub excerpt: Range<usize>,
@@ -331,12 +332,11 @@ impl Searcher {
             head.sort_by(rerank::best_first);
             let below: Vec<usize> = ranked[reranked..].iter().map(|r| r.fused.doc).collect();
             let weight = options.related_weight;
-            let scored = if weight > 0.0 {
-                let space = self.pair_space();
-                rerank::lift_related(&head, &below, weight, |a, b| space.similarity(a, b))
-            } else {
-                rerank::lift_related(&head, &below, 0.0, |_, _| 0.0)
-            };
+            // Built on first use only when needed.
+            let space = (weight > 0.0).then(|| self.pair_space());
+            let scored = rerank::lift_related(&head, &below, weight, |a, b| {
+                space.map_or(0.0, |space| space.similarity(a, b))
+            });
             let mut by_doc: HashMap<usize, Ranked> =
                 ranked.drain(..).map(|r| (r.fused.doc, r)).collect();
             ranked = scored

@@ -171,12 +171,12 @@ pub struct FusionArgs {
     /// Candidates per arm before fusion [default: max(5 x top-k, 50)].
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Fused candidates the reranker rescores; answers ranked below keep their fused order and
-    /// fused score.
+    /// Fused candidates the reranker rescores; answers ranked below follow in fused order, scored
+    /// just under the reranked ones (before the lift towards the best answer).
     #[arg(long, default_value_t = crate::rerank::DEFAULT_RERANK_DEPTH)]
     pub rerank_depth: usize,
-    /// How much the reranked answers are lifted by their relatedness to the best one, in units
-    /// of the spread of their scores; 0 keeps the reranker's order.
+    /// How much the answers after the best follow their relatedness to it, in units of the
+    /// spread of the reranked scores; 0 keeps the reranker's order.
     #[arg(long, default_value_t = crate::rerank::DEFAULT_RELATED_WEIGHT)]
     pub related_weight: f32,
 }
