@@ -344,8 +344,8 @@ fn related_and_topics_work_from_the_command_line() {
 }
 
 /// A BEIR data set directory in one flag: its corpus is indexed inside it, its queries and
-/// graded qrels are judged, and the JSON report says what was measured. A broken qrels line is
-/// an error with file and line.
+/// graded qrels are judged, the JSON report says what was measured, and `--sweep` runs on it. A
+/// broken qrels line is an error with file and line.
 #[test]
 fn eval_runs_a_beir_directory_in_one_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,6 +404,26 @@ fn eval_runs_a_beir_directory_in_one_flag() {
         .expect("the default pipeline is reported");
     let rr = default["evaluation"]["mean"]["RR@10"].as_f64().unwrap();
     assert!(rr > 0.99, "each query has one obvious answer: RR@10 {rr}");
+
+    // The sweep over the same data: the default, the best settings, and the warning that three
+    // queries cannot tell settings apart.
+    let out = antwort(&unused_index, &["eval", "--beir", beir_arg, "--sweep"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("settings tried"), "{table}");
+    assert!(table.contains("rerank (default)"), "{table}");
+    assert!(table.contains("related-weight="), "{table}");
+    assert!(
+        table.contains("warning: 3 judged queries"),
+        "no small-set warning in {table}"
+    );
+    let out = antwort(
+        &unused_index,
+        &["eval", "--beir", beir_arg, "--sweep", "--format", "json"],
+    );
+    let sweep: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(sweep["best"].as_array().unwrap().len(), 10);
+    assert_eq!(sweep["default"]["name"], "rerank (default)");
 
     std::fs::write(
         beir.join("qrels/test.tsv"),

@@ -151,7 +151,8 @@ fn manifest(
     }
 }
 
-/// `--sweep`: the grid, ranked by nDCG@10 then RR@10, with the best settings' paired test
+/// `--sweep`: the grid (fusion, candidate depth, rerank depth, related weight), ranked by
+/// nDCG@10 then RR@10, with the best settings' paired test
 /// against the default and a warning when the query set is too small to trust the ranking.
 fn sweep(
     searcher: &mut Searcher,
@@ -176,16 +177,23 @@ fn sweep(
         name: DEFAULT_CONFIG.into(),
         options: SearchOptions::new(Mode::Rerank, top_k, DEFAULT_FUSION),
     }];
+    let weight = crate::rerank::DEFAULT_RELATED_WEIGHT;
     for fusion in fusions {
         for depth in [20, 50, 100] {
             for rerank_depth in [10, 20, 30] {
-                let mut options = SearchOptions::new(Mode::Rerank, top_k, fusion);
-                options.depth = depth.max(top_k);
-                options.rerank_depth = rerank_depth;
-                configs.push(Config {
-                    name: format!("{fusion} depth={depth} rerank-depth={rerank_depth}"),
-                    options,
-                });
+                for related_weight in [0.0, weight, 2.0 * weight] {
+                    let mut options = SearchOptions::new(Mode::Rerank, top_k, fusion);
+                    options.depth = depth.max(top_k);
+                    options.rerank_depth = rerank_depth;
+                    options.related_weight = related_weight;
+                    configs.push(Config {
+                        name: format!(
+                            "{fusion} depth={depth} rerank-depth={rerank_depth} \
+                             related-weight={related_weight}"
+                        ),
+                        options,
+                    });
+                }
             }
         }
     }
