@@ -231,9 +231,11 @@ fn answers_related_to_the_best_are_lifted() {
     let lifted = ids(&mut searcher, antwort::rerank::DEFAULT_RELATED_WEIGHT);
     assert_eq!(plain[0], lifted[0], "the best stays first");
     let rank = |ids: &[String], id: &str| ids.iter().position(|i| i == id).unwrap();
-    for related in ["gan-mode-collapse", "gan-training-stability"] {
+    // The answer itself (mode collapse) comes up into the top 3, and the other GAN answer
+    // that helps (stabilising the training) comes up too.
+    for (related, within) in [("gan-mode-collapse", 3), ("gan-training-stability", 7)] {
         assert!(
-            rank(&lifted, related) < 4 && rank(&lifted, related) < rank(&plain, related),
+            rank(&lifted, related) < within && rank(&lifted, related) < rank(&plain, related),
             "{related}: rank {} lifted, {} plain; lifted order {lifted:?}",
             rank(&lifted, related),
             rank(&plain, related)
