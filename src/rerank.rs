@@ -6,6 +6,9 @@
 //!   loaded; it compares every token of the query with every token of each candidate;
 //! - [`crate::cross_encoder::CrossEncoder`]: a user-supplied ONNX cross-encoder through fastembed's
 //!   `TextRerank`, reading query and answer together.
+//!
+//! Whichever scored them, [`lift_related`] then orders the answers after the best one by how
+//! related they are to it, as well as by their own score.
 
 use crate::error::Result;
 use crate::index::Index;
@@ -108,7 +111,12 @@ pub fn lift_related(
     similarity: impl Fn(usize, usize) -> f32,
 ) -> Vec<(usize, f32)> {
     let (Some(&(best, high)), Some(&(_, low))) = (reranked.first(), reranked.last()) else {
-        return below.iter().map(|&doc| (doc, 0.0)).collect();
+        // Nothing reranked: the fused order stands.
+        return below
+            .iter()
+            .enumerate()
+            .map(|(i, &doc)| (doc, -((i + 1) as f32)))
+            .collect();
     };
     let spread = high - low;
     // Equal scores still need a step to keep the fused order below the depth.
@@ -201,6 +209,7 @@ mod tests {
         let scored = lift_related(&[(2, 0.5), (0, 0.5)], &[9, 1], 1.0, |_, _| 1.0);
         assert_eq!(order(&scored), [0, 2, 9, 1]);
         assert!(lift_related(&[], &[], 1.0, |_, _| 1.0).is_empty());
+        assert_eq!(order(&lift_related(&[], &[9, 1], 1.0, |_, _| 1.0)), [9, 1]);
     }
 
     proptest! {

@@ -152,8 +152,8 @@ fn manifest(
 }
 
 /// `--sweep`: the grid (fusion, candidate depth, rerank depth, related weight), ranked by
-/// nDCG@10 then RR@10, with the best settings' paired test
-/// against the default and a warning when the query set is too small to trust the ranking.
+/// nDCG@10 then RR@10, with the best settings' paired test against the default and a warning
+/// when the query set is too small to trust the ranking.
 fn sweep(
     searcher: &mut Searcher,
     args: &EvalArgs,
