@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use super::{open_searcher, Cli, RelatedArgs, TopicsArgs};
 use crate::search::{Mode, SearchOptions, DEFAULT_FUSION};
-use crate::topics::{draw_map, PairSpace, Related};
+use crate::topics::{draw_map, Related};
 
 pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
     if args.top_k == 0 {
@@ -24,8 +24,7 @@ pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let space = PairSpace::new(searcher.index());
-    let related = space.related(doc, args.top_k);
+    let related = searcher.pair_space().related(doc, args.top_k);
     let pair = searcher.corpus().get(doc);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -66,7 +65,7 @@ pub fn write_related(out: &mut impl Write, related: &[Related]) -> std::io::Resu
 
 pub fn topics(cli: &Cli, args: &TopicsArgs) -> anyhow::Result<()> {
     let searcher = open_searcher(cli, Mode::Bm25)?;
-    let topics = PairSpace::new(searcher.index()).topics();
+    let topics = searcher.pair_space().topics();
     if let Some(path) = &args.map {
         draw_map(&topics, path)?;
         eprintln!("map written to {}", path.display());
