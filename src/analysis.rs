@@ -1,10 +1,12 @@
 //! Text analysis shared by indexing and querying: the German analyzers for BM25 (whole stemmed
-//! words, and character grams of the folded words), and the split of answers into sentences for
-//! the dense units and the excerpt a hit shows.
+//! words, and character grams of the folded words), the umlauts a keyboard without them lost,
+//! restored for the embedding model, and the split of answers into sentences for the dense
+//! units and the excerpt a hit shows.
 //!
 //! The analyzer is the same function at index and query time — registering it under one name
 //! and building it in one place is what keeps the two from drifting apart.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use tantivy::tokenizer::{
@@ -226,6 +228,99 @@ impl<S: TokenStream> TokenStream for WordGramsStream<S> {
     }
 }
 
+/// How much more probable, in nats, a spelling with umlauts or ß must be than the one typed
+/// before [`restore_umlauts`] changes a word: a factor of 20. Real restorations clear it by far
+/// ("guenstig" → "günstig" by 16 nats under e5's tokenizer, "grosses" → "großes" by 4.5); words
+/// whose digraphs are letters of their own come close only where both spellings are rare
+/// ("Zuerst" → "Zürst" by 0.2, "Statue" → "Statü" by 1.1).
+pub const RESTORE_MARGIN: f32 = 3.0;
+
+/// Words with more places that may be a digraph than this stay as typed: each place doubles the
+/// spellings to weigh.
+const MAX_DIGRAPH_PLACES: usize = 6;
+
+/// The digraphs a German keyboard-less writer types for each umlaut and ß.
+const DIGRAPHS: [(&str, char); 7] = [
+    ("ae", 'ä'),
+    ("oe", 'ö'),
+    ("ue", 'ü'),
+    ("Ae", 'Ä'),
+    ("Oe", 'Ö'),
+    ("Ue", 'Ü'),
+    ("ss", 'ß'),
+];
+
+/// Restores the umlauts and ß that a keyboard without them turned into digraphs: "guenstig" →
+/// "günstig", "Woerter" → "Wörter", "Strasse" → "Straße", while "neue", "Quelle" and "dass"
+/// stay. `log_prob` is a language model over single words: a word becomes the spelling it
+/// finds most probable when that beats the typed one by [`RESTORE_MARGIN`].
+///
+/// BM25 folds both spellings to one term ([`fold_german`]), but an embedding model reads what it
+/// is given: to e5, "guenstig" is three rare pieces and "günstig" one word it knows, so a query
+/// typed without umlauts loses the meaning of exactly its German words. Which "ue" is an "ü"
+/// no rule can tell ("Feuer", "aktuell", "Quelle"); the model's own vocabulary can.
+pub fn restore_umlauts(text: &str, mut log_prob: impl FnMut(&str) -> f32) -> Cow<'_, str> {
+    let mut restored: Option<String> = None;
+    for (offset, word) in text.split_word_bound_indices() {
+        let spellings = umlaut_spellings(word);
+        let best = spellings
+            .iter()
+            .skip(1)
+            .map(|s| (log_prob(s), s))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|&(p, _)| p.is_finite() && p >= log_prob(word) + RESTORE_MARGIN);
+        match (best, &mut restored) {
+            (Some((_, spelling)), None) => {
+                let mut out = text[..offset].to_string();
+                out.push_str(spelling);
+                restored = Some(out);
+            }
+            (Some((_, spelling)), Some(out)) => out.push_str(spelling),
+            (None, Some(out)) => out.push_str(word),
+            (None, None) => {}
+        }
+    }
+    restored.map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// `word` as typed, then every spelling that reads some of its digraphs as umlauts or ß; only
+/// `word` when it has none, or more than [`MAX_DIGRAPH_PLACES`].
+fn umlaut_spellings(word: &str) -> Vec<String> {
+    let mut spellings = vec![String::with_capacity(word.len())];
+    let mut places = 0;
+    let mut rest = word;
+    while let Some(c) = rest.chars().next() {
+        match DIGRAPHS
+            .iter()
+            .find(|(digraph, _)| rest.starts_with(digraph))
+        {
+            Some(&(digraph, umlaut)) => {
+                places += 1;
+                if places > MAX_DIGRAPH_PLACES {
+                    return vec![word.to_string()];
+                }
+                let typed = spellings.clone();
+                for spelling in &mut spellings {
+                    spelling.push(umlaut);
+                }
+                spellings.splice(
+                    0..0,
+                    typed.into_iter().map(|mut s| {
+                        s.push_str(digraph);
+                        s
+                    }),
+                );
+                rest = &rest[digraph.len()..];
+            }
+            None => {
+                spellings.iter_mut().for_each(|s| s.push(c));
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    spellings
+}
+
 /// The character `n`-grams of `^word$`; a word too short for one gram is a gram of its own.
 pub fn word_grams(word: &str, n: usize) -> Vec<String> {
     let marked: Vec<char> = std::iter::once('^')
@@ -363,5 +458,70 @@ mod tests {
                 "Letzter"
             ]
         );
+    }
+
+    /// A toy language model: known words at their log-probability, anything else very rare.
+    fn toy_model(word: &str) -> f32 {
+        match word {
+            "günstig" | "neue" | "Straße" | "Quelle" => -5.0,
+            "Strasse" => -9.0,
+            "Zürst" => -10.0,
+            "Zuerst" => -10.5,
+            _ => -30.0,
+        }
+    }
+
+    #[test]
+    fn umlauts_come_back_where_the_model_is_sure() {
+        let text = "Wie guenstig ist die Strasse? Zuerst neue Quelle, dann Qülle.";
+        assert_eq!(
+            restore_umlauts(text, toy_model),
+            "Wie günstig ist die Straße? Zuerst neue Quelle, dann Qülle."
+        );
+        // "Zürst" is more probable than "Zuerst", but not by the margin: the typed word stays.
+        assert!(matches!(
+            restore_umlauts("Zuerst", toy_model),
+            Cow::Borrowed(_)
+        ));
+        // Nothing to restore: the text itself, not a copy, and the model is never asked.
+        let plain = "Was ist LoRA?";
+        let restored = restore_umlauts(plain, |_| unreachable!("no digraph, no question"));
+        assert!(matches!(restored, Cow::Borrowed(p) if p == plain));
+    }
+
+    #[test]
+    fn spellings_are_every_reading_of_the_digraphs() {
+        assert_eq!(umlaut_spellings("Ueber"), ["Ueber", "Über"]);
+        assert_eq!(
+            umlaut_spellings("groesse"),
+            ["groesse", "grösse", "groeße", "größe"]
+        );
+        assert_eq!(umlaut_spellings("LoRA"), ["LoRA"]);
+        // Too many places to weigh: left as typed.
+        assert_eq!(umlaut_spellings("aeaeaeaeaeaeae"), ["aeaeaeaeaeaeae"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the model prefers, restoring only ever turns digraphs into their umlaut:
+        /// spelling the umlauts out again gives back the typed text.
+        #[test]
+        fn restoring_only_replaces_digraphs(
+            text in "(ae|oe|ue|Ae|Ue|ss|[a-zA-Z ,.?]){0,30}",
+            seed in 0u32..1000,
+        ) {
+            let model = |word: &str| {
+                let hash = word.bytes().fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                -((hash % 40) as f32)
+            };
+            let restored = restore_umlauts(&text, model);
+            let spelled_out = restored
+                .replace('ä', "ae")
+                .replace('ö', "oe")
+                .replace('ü', "ue")
+                .replace('Ä', "Ae")
+                .replace('Ü', "Ue")
+                .replace('ß', "ss");
+            proptest::prop_assert_eq!(spelled_out, text);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Everything that can be missing or wrong on a user's machine (the directory, a file, the
 //! library, its version) comes back as [`Error::Model`] naming the command that fixes it.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -14,6 +15,7 @@ use fastembed::{
 use indicatif::ProgressBar;
 use serde::Deserialize;
 
+use crate::analysis;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the model directory.
@@ -183,6 +185,10 @@ pub struct Embedder {
     /// Tokens that [`QUERY_PREFIX`] and [`PASSAGE_PREFIX`] become, after the start token.
     query_prefix_tokens: usize,
     passage_prefix_tokens: usize,
+    /// The tokenizer's unigram language model: each piece's log-probability, by id. It tells
+    /// which spelling of a word the model knows ([`analysis::restore_umlauts`]); empty, and
+    /// spellings left alone, for a tokenizer of another kind.
+    piece_log_probs: Vec<f32>,
 }
 
 /// A one-word tokenizer handed to fastembed while the real one loads on another thread.
@@ -215,7 +221,12 @@ impl Embedder {
         };
         let onnx = read("model.onnx")?;
         std::thread::scope(|scope| {
-            let tokenizer = scope.spawn(|| load_tokenizer(files, &dir));
+            let tokenizer = scope.spawn(|| {
+                load_tokenizer(files, &dir).map(|t| {
+                    let log_probs = piece_log_probs(&t);
+                    (t, log_probs)
+                })
+            });
             let model =
                 UserDefinedEmbeddingModel::new(onnx, placeholder).with_pooling(Pooling::Mean);
             let options = InitOptionsUserDefined::new()
@@ -223,7 +234,7 @@ impl Embedder {
                 .with_intra_threads(threads.max(1))
                 .with_environment(environment);
             let model = TextEmbedding::try_new_from_user_defined(model, options);
-            let tokenizer = tokenizer
+            let (tokenizer, piece_log_probs) = tokenizer
                 .join()
                 .expect("tokenizer loading does not panic")?;
             let mut model = model.map_err(|e| Error::Model {
@@ -250,6 +261,7 @@ impl Embedder {
                 load_time: started.elapsed(),
                 query_prefix_tokens,
                 passage_prefix_tokens,
+                piece_log_probs,
             })
         })
     }
@@ -266,7 +278,7 @@ impl Embedder {
 
     /// A search query's embedding and token states.
     pub fn encode_query(&mut self, query: &str) -> Result<Encoding> {
-        let text = format!("{QUERY_PREFIX}{query}");
+        let text = format!("{QUERY_PREFIX}{}", self.respelled(query));
         let mut out = self.run(&[text], self.query_prefix_tokens)?;
         Ok(out.pop().expect("one input gives one encoding"))
     }
@@ -312,7 +324,7 @@ impl Embedder {
         for batch in order.chunks(PASSAGE_BATCH) {
             let inputs: Vec<String> = batch
                 .iter()
-                .map(|&i| format!("{PASSAGE_PREFIX}{}", texts[i]))
+                .map(|&i| format!("{PASSAGE_PREFIX}{}", self.respelled(texts[i])))
                 .collect();
             let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
             for (&i, encoding) in batch.iter().zip(encodings) {
@@ -321,6 +333,33 @@ impl Embedder {
             progress.inc(batch.len() as u64);
         }
         Ok(())
+    }
+
+    /// `text` in the spelling the model learned: umlauts and ß that were typed as digraphs
+    /// restored where the model's vocabulary is sure ([`analysis::restore_umlauts`]). Queries
+    /// and passages alike, so that a corpus written without umlauts meets the model halfway too.
+    pub fn respelled<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.piece_log_probs.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        analysis::restore_umlauts(text, |word| self.word_log_prob(word))
+    }
+
+    /// The log-probability of `word` under the tokenizer's unigram model: the sum over the
+    /// pieces it splits into, the most probable split being the one the tokenizer picks.
+    fn word_log_prob(&self, word: &str) -> f32 {
+        self.model
+            .tokenizer
+            .encode(word, false)
+            .map_or(f32::NEG_INFINITY, |encoding| {
+                let piece = |&id: &u32| self.piece_log_probs.get(id as usize).copied();
+                encoding
+                    .get_ids()
+                    .iter()
+                    .map(piece)
+                    .sum::<Option<f32>>()
+                    .unwrap_or(f32::NEG_INFINITY)
+            })
     }
 
     /// One ONNX run over `inputs`: the pooled vector as fastembed's `embed` computes it, and
@@ -381,6 +420,16 @@ fn unit_length(mut v: Vec<f32>) -> Vec<f32> {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     v
+}
+
+/// See [`Embedder::piece_log_probs`].
+fn piece_log_probs(tokenizer: &tokenizers::Tokenizer) -> Vec<f32> {
+    match tokenizer.get_model() {
+        tokenizers::models::ModelWrapper::Unigram(model) => {
+            model.iter().map(|(_, score)| *score as f32).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The model's tokenizer, set up as fastembed sets up the ones it loads itself: padding each

@@ -30,7 +30,7 @@ use crate::lexical::LexicalIndex;
 use crate::vector::{self, VectorIndex};
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";

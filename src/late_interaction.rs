@@ -8,6 +8,13 @@
 //! states ranks better than its pooled vectors (nDCG@10 0.92 vs 0.86) — too costly over a whole
 //! corpus, cheap over the top fused candidates, which is where [`crate::rerank`] uses it.
 //!
+//! Before they meet, every state loses the corpus's mean token state. e5's token states share
+//! one large common direction, so any token is fairly similar to any other (cosines around 0.8)
+//! and MaxSim's differences shrink into that floor; what is left after removing the mean is what
+//! tells tokens apart (Mu & Viswanath's "all-but-the-top" for word vectors). On the dev queries
+//! this lifts the default pipeline's nDCG@10 from 0.916 to 0.919 and RR@10 from 0.930 to 0.938;
+//! it has no parameter to tune.
+//!
 //! The states come free with the units' embeddings at index time (the same ONNX run), and are
 //! stored at one byte per dimension with a scale per token: a quarter of `f32`'s size, with
 //! rankings unchanged on the judged queries. At about 390 bytes a token they are the largest
@@ -22,12 +29,15 @@ use ndarray::{ArrayView2, Axis};
 use crate::embedding::Encoding;
 use crate::error::{Error, IoContext, Result};
 
-const MAGIC: &[u8; 8] = b"antwTOK1";
+const MAGIC: &[u8; 8] = b"antwTOK2";
 
-/// The token states of every pair, quantized.
+/// The token states of every pair, centred (see the module docs) and quantized.
 #[derive(Debug)]
 pub struct TokenIndex {
     dim: usize,
+    /// The mean token state of the corpus, taken from every row before they were centred; a
+    /// query's states are centred on it too.
+    mean: Vec<f32>,
     /// Rows of pair `d` are `offsets[d]..offsets[d + 1]`.
     offsets: Vec<usize>,
     /// Per row: the factor that turns its bytes back into the state.
@@ -56,6 +66,7 @@ impl Values {
 impl PartialEq for TokenIndex {
     fn eq(&self, other: &TokenIndex) -> bool {
         self.dim == other.dim
+            && self.mean == other.mean
             && self.offsets == other.offsets
             && self.scales == other.scales
             && self.values.bytes() == other.values.bytes()
@@ -67,6 +78,9 @@ impl PartialEq for TokenIndex {
 pub struct TokenIndexBuilder {
     /// The model's dimension, known from the first encoding.
     dim: usize,
+    /// The sum of every row, exact, for the mean; and how many rows.
+    sum: Vec<f64>,
+    rows: usize,
     /// Per unit: its rows' scales and bytes.
     units: Vec<(Vec<f32>, Vec<u8>)>,
 }
@@ -75,26 +89,34 @@ impl TokenIndexBuilder {
     pub fn new(units: usize) -> TokenIndexBuilder {
         TokenIndexBuilder {
             dim: 0,
+            sum: Vec::new(),
+            rows: 0,
             units: vec![(Vec::new(), Vec::new()); units],
         }
     }
 
-    /// Quantizes the token states of `unit`: per row, one scale that maps its largest
-    /// magnitude to 127.
+    /// Quantizes the token states of `unit`, and adds them to the mean.
     pub fn add(&mut self, unit: usize, encoding: &Encoding) {
         self.dim = encoding.dim();
+        self.sum.resize(self.dim, 0.0);
         let (scales, values) = &mut self.units[unit];
         for row in encoding.token_rows() {
-            let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            scales.push(scale);
-            values.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
+            for (sum, &x) in self.sum.iter_mut().zip(row) {
+                *sum += f64::from(x);
+            }
+            self.rows += 1;
+            quantize(row, scales, values);
         }
     }
 
     /// The index over `docs` pairs; `unit_docs` gives the pair of each unit. Pairs without
-    /// units have no rows.
+    /// units have no rows. Every row is centred on the mean of all and quantized again.
     pub fn finish(self, docs: usize, unit_docs: &[usize]) -> TokenIndex {
+        let mean: Vec<f32> = self
+            .sum
+            .iter()
+            .map(|&sum| (sum / self.rows.max(1) as f64) as f32)
+            .collect();
         let mut units_of: Vec<Vec<usize>> = vec![Vec::new(); docs];
         for (unit, &doc) in unit_docs.iter().enumerate() {
             units_of[doc].push(unit);
@@ -105,13 +127,18 @@ impl TokenIndexBuilder {
         for units in units_of {
             for unit in units {
                 let (unit_scales, unit_values) = &self.units[unit];
-                scales.extend_from_slice(unit_scales);
-                values.extend_from_slice(unit_values);
+                let mut row = vec![0.0; self.dim];
+                for (&scale, bytes) in unit_scales.iter().zip(unit_values.chunks_exact(self.dim)) {
+                    dequantize(scale, bytes, &mut row);
+                    centre(&mut row, &mean);
+                    quantize(&row, &mut scales, &mut values);
+                }
             }
             offsets.push(scales.len());
         }
         TokenIndex {
             dim: self.dim,
+            mean,
             offsets,
             scales,
             values: Values::Owned(values),
@@ -141,9 +168,12 @@ impl TokenIndex {
         if queries == 0 {
             return vec![0.0; docs.len()];
         }
-        let query =
-            ArrayView2::from_shape((queries, self.dim), &query_tokens[..queries * self.dim])
-                .expect("length is queries × dim");
+        let mut query = query_tokens[..queries * self.dim].to_vec();
+        for row in query.chunks_exact_mut(self.dim) {
+            centre(row, &self.mean);
+        }
+        let query = ArrayView2::from_shape((queries, self.dim), &query[..])
+            .expect("length is queries × dim");
         let values = self.values.bytes();
         let mut buffer = Vec::new();
         docs.iter()
@@ -154,11 +184,11 @@ impl TokenIndex {
                 }
                 buffer.resize(span.len() * self.dim, 0.0);
                 for (row, r) in buffer.chunks_exact_mut(self.dim).zip(span.clone()) {
-                    let scale = self.scales[r];
-                    let bytes = &values[r * self.dim..(r + 1) * self.dim];
-                    for (x, &b) in row.iter_mut().zip(bytes) {
-                        *x = f32::from(b as i8) * scale;
-                    }
+                    dequantize(
+                        self.scales[r],
+                        &values[r * self.dim..(r + 1) * self.dim],
+                        row,
+                    );
                 }
                 let rows = ArrayView2::from_shape((span.len(), self.dim), &buffer)
                     .expect("length is rows × dim");
@@ -170,12 +200,16 @@ impl TokenIndex {
             .collect()
     }
 
-    /// Writes the index to `path`: a header, then offsets, scales and bytes, little-endian.
+    /// Writes the index to `path`: a header, the mean, then offsets, scales and bytes,
+    /// little-endian.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut out = Vec::with_capacity(32 + self.offsets.len() * 8 + self.scales.len() * 4);
         out.extend_from_slice(MAGIC);
         for n in [self.dim, self.docs(), self.rows()] {
             out.extend_from_slice(&(n as u64).to_le_bytes());
+        }
+        for &m in &self.mean {
+            out.extend_from_slice(&m.to_le_bytes());
         }
         for &o in &self.offsets {
             out.extend_from_slice(&(o as u64).to_le_bytes());
@@ -215,10 +249,12 @@ impl TokenIndex {
         let [dim, docs, rows] = header;
         let expected = (docs + 1)
             .checked_mul(8)
+            .and_then(|o| o.checked_add(dim.checked_mul(4)?))
             .and_then(|o| rows.checked_mul(4 + dim).and_then(|r| r.checked_add(o)));
         if (dim == 0 && rows > 0) || expected != Some(reader.0.len()) {
             return Err(damaged("its size does not match its header"));
         }
+        let mean: Vec<f32> = (0..dim).filter_map(|_| reader.f32()).collect();
         let offsets: Vec<usize> = (0..=docs).filter_map(|_| reader.u64()).collect();
         let scales: Vec<f32> = (0..rows).filter_map(|_| reader.f32()).collect();
         let start = map.len() - reader.0.len();
@@ -230,11 +266,38 @@ impl TokenIndex {
         }
         Ok(TokenIndex {
             dim,
+            mean,
             offsets,
             scales,
             values: Values::Mapped(map, start),
         })
     }
+}
+
+/// Appends `row` at one byte per dimension, with one scale that maps its largest magnitude to 127.
+fn quantize(row: &[f32], scales: &mut Vec<f32>, values: &mut Vec<u8>) {
+    let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
+    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    scales.push(scale);
+    values.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
+}
+
+/// Restores into `row` what [`quantize`] stored.
+fn dequantize(scale: f32, bytes: &[u8], row: &mut [f32]) {
+    for (x, &b) in row.iter_mut().zip(bytes) {
+        *x = f32::from(b as i8) * scale;
+    }
+}
+
+/// `row` minus `mean`, at unit length again; a row that was the mean itself becomes zero and
+/// matches nothing.
+fn centre(row: &mut [f32], mean: &[f32]) {
+    for (x, m) in row.iter_mut().zip(mean) {
+        *x -= m;
+    }
+    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let inverse = if norm > 1e-6 { 1.0 / norm } else { 0.0 };
+    row.iter_mut().for_each(|x| *x *= inverse);
 }
 
 /// Reads little-endian numbers off the front of a byte slice.
@@ -288,9 +351,23 @@ mod tests {
         builder.finish(docs, unit_docs)
     }
 
-    /// MaxSim computed the slow, obvious way, in f32.
-    fn reference(query: &[Vec<f32>], doc: &[Vec<f32>]) -> f32 {
-        let best = |q: &Vec<f32>| doc.iter().map(|d| dot(q, d)).fold(f32::MIN, f32::max);
+    /// MaxSim computed the slow, obvious way, in f32, with every row centred on the mean of
+    /// `all` the index's rows.
+    fn reference(query: &[Vec<f32>], doc: &[Vec<f32>], all: &[Vec<f32>]) -> f32 {
+        let dim = all[0].len();
+        let mean: Vec<f32> = (0..dim)
+            .map(|i| all.iter().map(|row| row[i]).sum::<f32>() / all.len() as f32)
+            .collect();
+        let centred = |row: &Vec<f32>| {
+            let v: Vec<f32> = row.iter().zip(&mean).map(|(x, m)| x - m).collect();
+            let norm = dot(&v, &v).sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let doc: Vec<Vec<f32>> = doc.iter().map(centred).collect();
+        let best = |q: &Vec<f32>| {
+            let q = centred(q);
+            doc.iter().map(|d| dot(&q, d)).fold(f32::MIN, f32::max)
+        };
         query.iter().map(best).sum::<f32>() / query.len() as f32
     }
 
@@ -320,7 +397,7 @@ mod tests {
             prop_assert_eq!(index.rows(), first.len() + second.len());
             let all: Vec<Vec<f32>> = first.iter().chain(&second).cloned().collect();
             let got = index.maxsim(&query.concat(), &[1, 0, 1]);
-            let want = reference(&query, &all);
+            let want = reference(&query, &all, &all);
             prop_assert!((got[0] - want).abs() < 0.02, "{} vs {}", got[0], want);
             prop_assert_eq!(got[0], got[2]);
             prop_assert_eq!(got[1], 0.0);
