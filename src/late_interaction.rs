@@ -151,6 +151,11 @@ impl TokenIndex {
         self.offsets.len() - 1
     }
 
+    /// The corpus's mean token state, on which every state is centred before MaxSim.
+    pub fn mean(&self) -> &[f32] {
+        &self.mean
+    }
+
     /// Token rows stored, over all pairs.
     pub fn rows(&self) -> usize {
         self.scales.len()

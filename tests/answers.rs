@@ -9,8 +9,9 @@ use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 use common::bundled;
 
 /// The built-in reranker is MaxSim over the token states the index stored for each pair: its
-/// scores match MaxSim computed afresh from the pair's unit texts, a paraphrase's own pair
-/// wins over an unrelated one, and without token states (no model) the fused order stands.
+/// scores match MaxSim computed afresh from the pair's unit texts (every state centred on the
+/// corpus's mean token state), a paraphrase's own pair wins over an unrelated one, and without
+/// token states (no model) the fused order stands.
 #[test]
 fn late_interaction_reranker_scores_the_pairs_own_tokens() {
     let mut searcher = bundled();
@@ -33,13 +34,20 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
         .unwrap()
         .encode_passages(&unit_texts, &indicatif::ProgressBar::hidden())
         .unwrap();
+    let mean = searcher.index().tokens.mean().to_vec();
+    let centred = |row: &[f32]| -> Vec<f32> {
+        let v: Vec<f32> = row.iter().zip(&mean).map(|(x, m)| x - m).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
     let exact: f32 = encoded
         .token_rows()
         .map(|q| {
+            let q = centred(q);
             fresh
                 .iter()
                 .flat_map(|e| e.token_rows())
-                .map(|d| antwort::embedding::cosine(q, d))
+                .map(|d| antwort::embedding::cosine(&q, &centred(d)))
                 .fold(f32::MIN, f32::max)
         })
         .sum::<f32>()
