@@ -9,9 +9,10 @@
 //! corpus, cheap over the top fused candidates, which is where [`crate::rerank`] uses it.
 //!
 //! Before they meet, every state loses the corpus's mean token state. e5's token states share
-//! one large common direction, so any token is fairly similar to any other (cosines around 0.8)
-//! and MaxSim's differences shrink into that floor; what is left after removing the mean is what
-//! tells tokens apart (Mu & Viswanath's "all-but-the-top" for word vectors). On the dev queries
+//! one large common direction, so every query token finds a fairly similar token in any
+//! candidate (unrelated pairs scored about 0.75 before centring, the answer 0.85) and MaxSim's
+//! differences shrink into that floor; what is left after removing the mean is what tells
+//! tokens apart (Mu & Viswanath's "all-but-the-top" for word vectors). On the dev queries
 //! this lifts the default pipeline's nDCG@10 from 0.916 to 0.919 and RR@10 from 0.930 to 0.938;
 //! it has no parameter to tune.
 //!
