@@ -413,13 +413,27 @@ fn encodings(batch: &SingleBatchOutput, prefix_tokens: usize) -> fastembed::Resu
     Ok(out)
 }
 
-/// `v` scaled to length one (a zero vector stays zero).
+/// `v` scaled to length one.
 fn unit_length(mut v: Vec<f32>) -> Vec<f32> {
+    normalize(&mut v);
+    v
+}
+
+/// Scales `v` to length one in place (a zero vector stays zero).
+pub fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
     }
-    v
+}
+
+/// Takes `mean` out of `v` and scales it to length one again. The outputs of one model share
+/// a large common direction that makes everything look alike; what is left without the
+/// corpus's mean is what tells texts (in [`crate::topics`]) or tokens (in
+/// [`crate::late_interaction`]) apart.
+pub fn centre(v: &mut [f32], mean: &[f32]) {
+    v.iter_mut().zip(mean).for_each(|(x, m)| *x -= m);
+    normalize(v);
 }
 
 /// See [`Embedder::piece_log_probs`].

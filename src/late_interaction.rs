@@ -27,7 +27,7 @@ use std::path::Path;
 
 use ndarray::{ArrayView2, Axis};
 
-use crate::embedding::Encoding;
+use crate::embedding::{centre, Encoding};
 use crate::error::{Error, IoContext, Result};
 
 const MAGIC: &[u8; 8] = b"antwTOK2";
@@ -293,17 +293,6 @@ fn dequantize(scale: f32, bytes: &[u8], row: &mut [f32]) {
     for (x, &b) in row.iter_mut().zip(bytes) {
         *x = f32::from(b as i8) * scale;
     }
-}
-
-/// `row` minus `mean`, at unit length again; a row that was the mean itself becomes zero and
-/// matches nothing.
-fn centre(row: &mut [f32], mean: &[f32]) {
-    for (x, m) in row.iter_mut().zip(mean) {
-        *x -= m;
-    }
-    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let inverse = if norm > 1e-6 { 1.0 / norm } else { 0.0 };
-    row.iter_mut().for_each(|x| *x *= inverse);
 }
 
 /// Reads little-endian numbers off the front of a byte slice.

@@ -20,6 +20,7 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::analysis;
 use crate::corpus::QaPair;
+use crate::embedding::{centre, normalize};
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
 use crate::vector::UnitKind;
@@ -252,8 +253,7 @@ impl PairSpace {
         }
         let mut dense = Vec::with_capacity(pairs.len() * dim);
         for v in &mut vectors {
-            add_scaled(v, &mean, -1.0);
-            normalize(v);
+            centre(v, &mean);
             dense.extend_from_slice(v);
         }
         let terms = Terms::of(pairs);
@@ -338,8 +338,7 @@ impl PairSpace {
         }
         let mut dense = vector.to_vec();
         normalize(&mut dense);
-        add_scaled(&mut dense, &self.mean, -1.0);
-        normalize(&mut dense);
+        centre(&mut dense, &self.mean);
         let bag = self.terms.bag_of(text);
         let lexical = self.terms.tf_idf(&bag);
         let probe = Probe {
@@ -1101,13 +1100,6 @@ fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 
 fn add_scaled(target: &mut [f32], v: &[f32], scale: f32) {
     target.iter_mut().zip(v).for_each(|(t, x)| *t += scale * x);
-}
-
-fn normalize(v: &mut [f32]) {
-    let norm = dot(v, v).sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
 }
 
 /// The `q`-quantile of `values` (which it sorts); 1 when there are none.
