@@ -79,9 +79,8 @@ impl PartialEq for TokenIndex {
 pub struct TokenIndexBuilder {
     /// The model's dimension, known from the first encoding.
     dim: usize,
-    /// The sum of every row, exact, for the mean; and how many rows.
+    /// The sum of every row, exact, for the mean.
     sum: Vec<f64>,
-    rows: usize,
     /// Per unit: its rows' scales and bytes.
     units: Vec<(Vec<f32>, Vec<u8>)>,
 }
@@ -91,7 +90,6 @@ impl TokenIndexBuilder {
         TokenIndexBuilder {
             dim: 0,
             sum: Vec::new(),
-            rows: 0,
             units: vec![(Vec::new(), Vec::new()); units],
         }
     }
@@ -105,7 +103,6 @@ impl TokenIndexBuilder {
             for (sum, &x) in self.sum.iter_mut().zip(row) {
                 *sum += f64::from(x);
             }
-            self.rows += 1;
             quantize(row, scales, values);
         }
     }
@@ -113,10 +110,11 @@ impl TokenIndexBuilder {
     /// The index over `docs` pairs; `unit_docs` gives the pair of each unit. Pairs without
     /// units have no rows. Every row is centred on the mean of all and quantized again.
     pub fn finish(self, docs: usize, unit_docs: &[usize]) -> TokenIndex {
+        let rows: usize = self.units.iter().map(|(scales, _)| scales.len()).sum();
         let mean: Vec<f32> = self
             .sum
             .iter()
-            .map(|&sum| (sum / self.rows.max(1) as f64) as f32)
+            .map(|&sum| (sum / rows.max(1) as f64) as f32)
             .collect();
         let mut units_of: Vec<Vec<usize>> = vec![Vec::new(); docs];
         for (unit, &doc) in unit_docs.iter().enumerate() {
