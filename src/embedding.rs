@@ -484,12 +484,15 @@ fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenize
     Ok(tokenizer)
 }
 
-/// Dot product; embeddings are unit length, so this is their cosine similarity.
-///
-/// Summed in eight independent lanes: a plain `sum()` must add in order, which keeps the
-/// compiler from using vector instructions, and late interaction makes thousands of these per
-/// query.
+/// Cosine similarity of two unit-length embeddings: their [`dot`] product.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    dot(a, b)
+}
+
+/// Dot product, summed in eight independent lanes: a plain `sum()` must add in order, which
+/// keeps the compiler from using vector instructions, and search and the topic map make
+/// thousands of these.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = (chunks_a.remainder().iter())
         .zip(chunks_b.remainder())

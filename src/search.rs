@@ -2,6 +2,7 @@
 //! matching sentence. Each stage is a call into its own module; this one only wires them and
 //! times them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -316,8 +317,13 @@ impl Searcher {
                     fused_score: r.fused.score,
                 })
                 .collect();
+            // A cross-encoder reads the query as the embedding model did, umlauts restored.
+            let text = self
+                .embedder
+                .as_ref()
+                .map_or(Cow::Borrowed(query), |e| e.respelled(query));
             let query = RerankQuery {
-                text: query,
+                text: &text,
                 tokens: query_encoding.as_ref().map(|e| e.tokens.as_slice()),
             };
             let scores = self.reranker.score(&query, &candidates, &self.index)?;

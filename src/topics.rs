@@ -20,7 +20,7 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::analysis;
 use crate::corpus::QaPair;
-use crate::embedding::{centre, normalize};
+use crate::embedding::{centre, dot, normalize};
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
 use crate::vector::UnitKind;
@@ -1060,25 +1060,6 @@ fn short_title(pair: &QaPair, terms: &Terms) -> String {
     } else {
         title
     }
-}
-
-/// Dot product in eight lanes, which the compiler turns into SIMD (a plain `sum()` of
-/// products must add in order and runs several times slower).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// Dot product of two sparse vectors sorted by index.

@@ -12,8 +12,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use antwort::corpus::{Corpus, CorpusSource, QaPair};
 use antwort::cross_encoder::{CrossEncoder, RERANKER_FILES};
 use antwort::embedding::Embedder;
-use antwort::index::IndexDir;
+use antwort::index::{Index, IndexDir};
 use antwort::rerank::{Candidate, RerankQuery, Reranker};
+use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 use antwort::Error;
 
 const QUERY: &str = "Wie verhindert man, dass ein GAN beim Training kollabiert?";
@@ -261,23 +262,7 @@ fn the_reranker_trait_scores_question_and_answer() {
             "Retrieval-Augmented Generation holt Belege vor der Antwort.",
         ),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let corpus_file = dir.path().join("corpus.jsonl");
-    let jsonl: Vec<String> = pairs
-        .iter()
-        .map(|p| serde_json::to_string(p).unwrap())
-        .collect();
-    std::fs::write(&corpus_file, jsonl.join("\n")).unwrap();
-    let source = CorpusSource::File(corpus_file);
-    let corpus = Corpus::load(&source).unwrap();
-    let models = common::models();
-    let mut embedder = Embedder::load(&models, 2).unwrap();
-    let index_dir = IndexDir::new(dir.path().join("index"));
-    let progress = indicatif::ProgressBar::hidden();
-    index_dir
-        .build(&corpus, &source, &models, &mut embedder, &progress)
-        .unwrap();
-    let index = index_dir.open().unwrap();
+    let (_dir, index, embedder) = indexed(&pairs);
 
     let candidates: Vec<Candidate> = [2, 0, 1]
         .into_iter()
@@ -300,4 +285,47 @@ fn the_reranker_trait_scores_question_and_answer() {
         .collect();
     let expected = encoder.scores(QUERY, &as_strs(&texts)).unwrap();
     assert_close(&scores, &expected, "trait");
+
+    // In a search, the cross-encoder reads the query as the embedding model does: typed
+    // without umlauts, it scores exactly as with them.
+    let cross_encoder = CrossEncoder::load(test_reranker(), &common::models(), 2).unwrap();
+    let mut searcher = Searcher::new(index, Some(embedder)).with_reranker(Box::new(cross_encoder));
+    let options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
+    let scores = |searcher: &mut Searcher, query: &str| -> Vec<(usize, f32)> {
+        let answers = searcher.search(query, &options).unwrap();
+        answers.hits.iter().map(|h| (h.doc, h.score)).collect()
+    };
+    assert_eq!(
+        scores(
+            &mut searcher,
+            "Wie trainiert man guenstig, ohne alle Gewichte zu aendern?"
+        ),
+        scores(
+            &mut searcher,
+            "Wie trainiert man günstig, ohne alle Gewichte zu ändern?"
+        ),
+    );
+}
+
+/// `pairs` indexed with the real embedding model into a temporary directory, kept alive by
+/// the returned handle.
+fn indexed(pairs: &[QaPair]) -> (tempfile::TempDir, Index, Embedder) {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus_file = dir.path().join("corpus.jsonl");
+    let jsonl: Vec<String> = pairs
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    std::fs::write(&corpus_file, jsonl.join("\n")).unwrap();
+    let source = CorpusSource::File(corpus_file);
+    let corpus = Corpus::load(&source).unwrap();
+    let models = common::models();
+    let mut embedder = Embedder::load(&models, 2).unwrap();
+    let index_dir = IndexDir::new(dir.path().join("index"));
+    let progress = indicatif::ProgressBar::hidden();
+    index_dir
+        .build(&corpus, &source, &models, &mut embedder, &progress)
+        .unwrap();
+    let index = index_dir.open().unwrap();
+    (dir, index, embedder)
 }
