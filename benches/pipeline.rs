@@ -4,8 +4,9 @@
 //! embedding throughput, warm per-query latency p50/p95 per mode next to the query-embedding
 //! time of the same run), then criterion's measurements of each warm stage.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use antwort::corpus::{Corpus, CorpusSource};
@@ -23,38 +24,62 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Peak resident memory of the largest child process so far, in MB: every child here is a cold
-/// `antwort ask`, so this is the peak over those runs.
-fn children_peak_rss_mb() -> f64 {
+/// Runs `antwort` with `args` in a fresh process and returns its wall time in ms and its own
+/// peak resident memory in MB.
+///
+/// Linux counts into a spawned child's peak the memory of the process that spawned it, as it
+/// was at the spawn; so every child is spawned before this process loads a model, while it is
+/// still small, and reaped with `wait4` for its own figure rather than the largest child's.
+fn run_antwort(args: &[&OsStr]) -> (f64, f64) {
+    let started = Instant::now();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped below with wait4, which std does not offer"
+    )]
+    let child = Command::new(env!("CARGO_BIN_EXE_antwort"))
+        .args(args)
+        // The default pipeline, even when a cross-encoder is named for the rerank figures.
+        .env_remove(antwort::cross_encoder::RERANKER_ENV)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("antwort runs");
+    let mut status = 0;
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is always valid.
+    // SAFETY: the pid is our own unreaped child, and wait4 fills the status and usage it is
+    // given.
     let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        let pid = libc::wait4(
+            child.id() as libc::pid_t,
+            &mut status,
+            0,
+            usage.as_mut_ptr(),
+        );
+        assert!(pid > 0, "cannot wait for antwort");
         usage.assume_init()
     };
-    usage.ru_maxrss as f64 / 1024.0
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "antwort {args:?} failed; run it by hand to see why"
+    );
+    (millis(started.elapsed()), usage.ru_maxrss as f64 / 1024.0)
 }
 
+/// Cold `antwort ask`, each in a fresh process, over the index in `index`: median wall time
+/// and the largest peak memory, in ms and MB.
 fn cold_ask(index: &Path) -> (f64, f64) {
-    let mut walls = Vec::new();
-    for _ in 0..COLD_RUNS {
-        let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_antwort"))
-            .arg("--index")
-            .arg(index)
-            .args(["ask", "Was ist LoRA?", "--json"])
-            // The default pipeline, even when a cross-encoder is named for the rerank figures.
-            .env_remove(antwort::cross_encoder::RERANKER_ENV)
-            .output()
-            .expect("antwort runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        walls.push(millis(started.elapsed()));
-    }
-    (percentile(&mut walls, 0.5), children_peak_rss_mb())
+    let args = [
+        OsStr::new("--index"),
+        index.as_os_str(),
+        OsStr::new("ask"),
+        OsStr::new("Was ist LoRA?"),
+        OsStr::new("--json"),
+    ];
+    let (mut walls, peaks): (Vec<f64>, Vec<f64>) =
+        (0..COLD_RUNS).map(|_| run_antwort(&args)).unzip();
+    (
+        percentile(&mut walls, 0.5),
+        peaks.into_iter().fold(0.0, f64::max),
+    )
 }
 
 /// p50 of the rerank stage alone for 10, 20 and 30 candidates, from the pipeline's own timings.
@@ -77,7 +102,17 @@ fn main() {
     let models = ModelFiles::locate(None).expect("run scripts/fetch-models first");
     let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index_dir = IndexDir::new(dir.path());
+
+    // First the fresh processes, while this one is small (see `run_antwort`).
+    let cold_index = dir.path().join("cold");
+    let (cold_build, cold_build_peak) = run_antwort(&[
+        OsStr::new("--index"),
+        cold_index.as_os_str(),
+        OsStr::new("index"),
+    ]);
+    let (cold_p50, cold_peak) = cold_ask(&cold_index);
+
+    let index_dir = IndexDir::new(dir.path().join("warm"));
 
     let started = Instant::now();
     let mut embedder = Embedder::load(&models, 2).unwrap();
@@ -102,8 +137,6 @@ fn main() {
         .embed_passages(&texts, &indicatif::ProgressBar::hidden())
         .unwrap();
     let throughput = texts.len() as f64 / started.elapsed().as_secs_f64();
-
-    let (cold_p50, cold_peak) = cold_ask(dir.path());
 
     let mut searcher = Searcher::new(index_dir.open().unwrap(), Some(embedder));
     let queries = eval::parse_queries("dev".as_ref(), bundled::DEV_QUERIES).unwrap();
@@ -139,6 +172,10 @@ fn main() {
     println!("|---|---|");
     println!("| cold `antwort ask` wall time, median of {COLD_RUNS} | {cold_p50:.0} ms |");
     println!("| cold `antwort ask` peak memory | {cold_peak:.0} MB |");
+    println!(
+        "| cold `antwort index`, bundled corpus (model load included) | {:.2} s, {cold_build_peak:.0} MB |",
+        cold_build / 1e3
+    );
     println!("| model load (in process) | {:.0} ms |", millis(model_load));
     println!(
         "| index build, bundled corpus, after model load | {:.2} s |",
