@@ -10,11 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embedding::{Embedder, ModelFiles};
+use antwort::embed::{Embedder, ModelFiles};
 use antwort::eval::{self, bundled, percentile};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
-use antwort::vector;
+use antwort::retrieve::dense;
 use criterion::Criterion;
 
 const COLD_RUNS: usize = 5;
@@ -39,7 +39,7 @@ fn run_antwort(args: &[&OsStr]) -> (f64, f64) {
     let child = Command::new(env!("CARGO_BIN_EXE_antwort"))
         .args(args)
         // The default pipeline, even when a cross-encoder is named for the rerank figures.
-        .env_remove(antwort::cross_encoder::RERANKER_ENV)
+        .env_remove(antwort::rerank::cross_encoder::RERANKER_ENV)
         .stdout(Stdio::null())
         .spawn()
         .expect("antwort runs");
@@ -196,9 +196,9 @@ fn main() {
         println!("| built-in rerank of {depth} candidates, p50 | {p50:.3} ms |");
     }
     // A cross-encoder is not bundled: measured when ANTWORT_RERANKER names one.
-    if let Some(dir) = std::env::var_os(antwort::cross_encoder::RERANKER_ENV) {
+    if let Some(dir) = std::env::var_os(antwort::rerank::cross_encoder::RERANKER_ENV) {
         let cross_encoder =
-            antwort::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
+            antwort::rerank::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
         // A searcher of its own, so that criterion below measures the built-in default.
         let embedder = Embedder::load(&models, 2).unwrap();
         let mut crossed = Searcher::new(index_dir.open().unwrap(), Some(embedder))

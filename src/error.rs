@@ -25,9 +25,22 @@ pub enum Error {
     #[error("index at {}: {message}", path.display())]
     Index { path: PathBuf, message: String },
 
+    /// A file of judged queries, judgments (qrels) or a run is malformed; `line` is 1-based, 0
+    /// when the problem is the whole file.
+    #[error("{}{}: {message}", path.display(), line_suffix(*line))]
+    Judgments {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
     /// A user-supplied option is out of range or inconsistent.
     #[error("{0}")]
     Usage(String),
+
+    /// Something antwort itself got wrong: an invariant between its own parts broke.
+    #[error("internal error: {0}; this is a bug in antwort, please report it")]
+    Internal(String),
 
     #[error("{context}: {source}")]
     Io {
@@ -39,8 +52,15 @@ pub enum Error {
     #[error("lexical index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 
-    #[error("embedding model: {0}")]
-    Embedding(String),
+    #[error("the embedding model failed")]
+    Embedding {
+        #[source]
+        source: fastembed::Error,
+    },
+
+    /// Drawing the topic map failed.
+    #[error("cannot draw the topic map: {0}")]
+    Map(String),
 }
 
 fn line_suffix(line: usize) -> String {
@@ -58,6 +78,18 @@ impl Error {
         message: impl Into<String>,
     ) -> Self {
         Error::Corpus {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn judgments(
+        path: impl Into<PathBuf>,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Judgments {
             path: path.into(),
             line,
             message: message.into(),

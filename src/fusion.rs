@@ -57,7 +57,7 @@ pub struct Fused {
 }
 
 /// Weight of the lexical arm for a query whose terms the corpus covers to `coverage`
-/// (see [`crate::lexical::LexicalResult::coverage`]).
+/// (see [`crate::retrieve::lexical::LexicalResult::coverage`]).
 ///
 /// Linear: a query whose every term occurs in the corpus keeps full weight, one the corpus
 /// never heard of gets none, and a mixed-language query sits in between.

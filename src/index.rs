@@ -19,15 +19,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{Corpus, CorpusSource, QaPair};
-use crate::embedding::{Embedder, ModelFiles};
+use crate::embed::{Encoder, Progress};
 use crate::error::{Error, IoContext, Result};
-use crate::late_interaction::{TokenIndex, TokenIndexBuilder};
-use crate::lexical::LexicalIndex;
-use crate::vector::{self, VectorIndex};
+use crate::corpus::units_of;
+use crate::rerank::late_interaction::{TokenIndex, TokenIndexBuilder};
+use crate::retrieve::dense::VectorIndex;
+use crate::retrieve::lexical::LexicalIndex;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
 pub const FORMAT_VERSION: u32 = 5;
@@ -252,9 +252,8 @@ impl IndexDir {
         &self,
         corpus: &Corpus,
         source: &CorpusSource,
-        models: &ModelFiles,
-        embedder: &mut Embedder,
-        progress: &ProgressBar,
+        encoder: &dyn Encoder,
+        progress: &dyn Progress,
     ) -> Result<Manifest> {
         std::fs::create_dir_all(&self.root)
             .context(|| format!("cannot create index directory {}", self.root.display()))?;
@@ -264,7 +263,7 @@ impl IndexDir {
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
         let manifest =
-            write_generation(staging.path(), corpus, source, models, embedder, progress)?;
+            write_generation(staging.path(), corpus, source, encoder, progress)?;
 
         let name = format!("gen-{}", unique_stamp());
         let generation = self.root.join(&name);
@@ -327,9 +326,8 @@ fn write_generation(
     dir: &Path,
     corpus: &Corpus,
     source: &CorpusSource,
-    models: &ModelFiles,
-    embedder: &mut Embedder,
-    progress: &ProgressBar,
+    encoder: &dyn Encoder,
+    progress: &dyn Progress,
 ) -> Result<Manifest> {
     let mut lines = Vec::new();
     for pair in corpus.pairs() {
@@ -342,11 +340,11 @@ fn write_generation(
     std::fs::create_dir(&lexical_dir).context(|| "cannot create lexical/".to_string())?;
     LexicalIndex::build(&lexical_dir, corpus)?;
 
-    let units = vector::units_of(corpus);
+    let units = units_of(corpus);
     let texts: Vec<&str> = units.iter().map(|u| u.text(corpus)).collect();
     let mut embeddings = vec![Vec::new(); units.len()];
     let mut tokens = TokenIndexBuilder::new(units.len());
-    embedder.encode_passages_with(&texts, progress, |unit, encoding| {
+    encoder.encode_passages(&texts, progress, &mut |unit, encoding| {
         tokens.add(unit, &encoding);
         embeddings[unit] = encoding.vector;
     })?;
@@ -355,7 +353,7 @@ fn write_generation(
         .finish(corpus.len(), &unit_docs)
         .save(&dir.join(TOKENS))?;
     let vectors = VectorIndex::build(units, embeddings)?;
-    let calibration = calibrate(corpus, &vectors, embedder)?;
+    let calibration = calibrate(corpus, &vectors, encoder)?;
     let vectors_dir = dir.join(VECTORS);
     std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;
     vectors.save(&vectors_dir)?;
@@ -367,8 +365,8 @@ fn write_generation(
         corpus_checksum: corpus.checksum(),
         documents: corpus.len(),
         units: vectors.len(),
-        model_id: models.model_id().to_string(),
-        model_checksum: models.model_checksum().to_string(),
+        model_id: encoder.model_id().to_string(),
+        model_checksum: encoder.model_checksum().to_string(),
         built_at_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -384,7 +382,7 @@ fn write_generation(
 fn calibrate(
     corpus: &Corpus,
     vectors: &VectorIndex,
-    embedder: &mut Embedder,
+    encoder: &dyn Encoder,
 ) -> Result<Calibration> {
     let step = corpus.len().div_ceil(CALIBRATION_SAMPLE).max(1);
     let sample: Vec<usize> = (0..corpus.len())
@@ -393,7 +391,7 @@ fn calibrate(
         .collect();
     let mut similarities = Vec::with_capacity(sample.len());
     for &doc in &sample {
-        let query = embedder.embed_query(&corpus.get(doc).question)?;
+        let query = encoder.embed_query(&corpus.get(doc).question)?;
         let own = vectors.units_of_doc(doc).len();
         let best_other = vectors
             .search(&query, own + 16)

@@ -1,29 +1,32 @@
 //! antwort: local semantic search for question-and-answer corpora.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, one module per stage; dependencies point down it, never back:
 //!
 //! ```text
-//! corpus ─▶ analysis ─▶ lexical (tantivy BM25) ──┐
-//!        └▶ embedding (fastembed e5) ─▶ vector (hnsw_rs) ─▶ fusion ─▶ rerank ─▶ search ─▶ cli
-//!                    └▶ late_interaction (token states) ─────────────────┘
+//! corpus ─▶ text ─▶ retrieve::lexical (tantivy BM25) ─────┐
+//!        └▶ embed (Encoder: e5) ─▶ retrieve::dense (HNSW) ─┴▶ fusion ─▶ rerank ─▶ search
+//!                 └▶ rerank::late_interaction (token states) ─────────┘     ▲
+//!                                          similarity (pair space) ─────────┘
+//! index: builds and keeps every stage's data on disk, in generations
+//! explore: related pairs, topics, the map (beside the ranking path, not in it)
+//! eval: metrics (a leaf) and the harness that drives a searcher
 //! ```
 //!
-//! [`index`] keeps the built stages on disk and knows when they are stale.
+//! The command line is the `antwort` binary's own (`src/cli/`); the library knows nothing of
+//! terminals, flags or progress bars. See `docs/ARCHITECTURE.md`.
 
-pub mod analysis;
-pub mod cli;
 pub mod corpus;
-pub mod cross_encoder;
-pub mod embedding;
+pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod explore;
 pub mod fusion;
 pub mod index;
-pub mod late_interaction;
-pub mod lexical;
 pub mod rerank;
+pub mod retrieve;
 pub mod search;
-pub mod topics;
-pub mod vector;
+pub mod similarity;
+pub mod text;
+mod topics;
 
 pub use error::{Error, Result};

@@ -5,25 +5,26 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tantivy::tokenizer::TextAnalyzer;
 
-use crate::analysis::matching_spans;
-use crate::corpus::Corpus;
-use crate::embedding::{Embedder, Encoding};
+use crate::corpus::{Corpus, UnitKind};
+use crate::embed::{Encoder, Encoding};
 use crate::error::{Error, Result};
 use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
-use crate::lexical::{distinct_terms, LexicalResult};
 use crate::rerank::{self, Candidate, LateInteractionReranker, RerankQuery, Reranker};
-use crate::topics::PairSpace;
-use crate::vector::{UnitHit, UnitKind};
+use crate::retrieve::dense::{DenseRetriever, NeighbourSearch};
+use crate::retrieve::lexical::distinct_terms;
+use crate::retrieve::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
+use crate::similarity::PairSpace;
+use crate::text::matching_spans;
 
 /// Which retrievers answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// BM25 only: exact words, no model needed.
@@ -37,8 +38,21 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, cheapest first.
+    pub const ALL: [Mode; 4] = [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::Rerank];
+
     pub fn needs_embedder(self) -> bool {
         self != Mode::Bm25
+    }
+
+    /// What the mode does, in a line.
+    pub fn about(self) -> &'static str {
+        match self {
+            Mode::Bm25 => "BM25 only: exact words, no model needed",
+            Mode::Dense => "embeddings only",
+            Mode::Hybrid => "both, fused",
+            Mode::Rerank => "both, fused, then the top candidates reranked: the full pipeline",
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -69,6 +83,23 @@ pub struct SearchOptions {
     pub related_weight: f32,
 }
 
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Mode> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+                Error::Usage(format!(
+                    "unknown mode {name:?}; the modes are {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
 impl SearchOptions {
     pub const DEFAULT_TOP_K: usize = 5;
     pub const MIN_DEPTH: usize = 50;
@@ -78,7 +109,7 @@ impl SearchOptions {
             mode,
             top_k,
             fusion,
-            depth: (5 * top_k).max(Self::MIN_DEPTH),
+            depth: top_k.saturating_mul(5).max(Self::MIN_DEPTH),
             rerank_depth: rerank::DEFAULT_RERANK_DEPTH,
             related_weight: rerank::DEFAULT_RELATED_WEIGHT,
         }
@@ -137,7 +168,7 @@ pub struct Answers {
     pub hits: Vec<Hit>,
     /// The analyzed query terms BM25 searched for.
     pub terms: Vec<String>,
-    /// How much of the query BM25 could see (see [`LexicalResult::coverage`]).
+    /// How much of the query BM25 could see (see [`Retrieved::coverage`]).
     pub lexical_coverage: f32,
     /// Whether the corpus seems to answer the query at all; `None` without the dense arm.
     pub confidence: Option<Confidence>,
@@ -154,21 +185,17 @@ pub struct Confidence {
     pub weak_below: f32,
 }
 
-/// A per-pair view of the dense arm: the best similarity of any unit of the pair, and which
-/// sentence of its answer was closest.
-#[derive(Debug, Clone, Copy)]
-struct DenseDoc {
-    score: f32,
-    best_sentence: Option<(usize, f32)>,
-}
-
 /// Answers queries over a loaded index.
+///
+/// `Send + Sync`, and [`Searcher::search`] takes `&self`: one loaded searcher serves any number
+/// of threads; what needs exclusive access (an ONNX session) is guarded inside its stage.
 pub struct Searcher {
     index: Index,
-    embedder: Option<Embedder>,
-    reranker: Box<dyn Reranker + Send>,
+    encoder: Option<Box<dyn Encoder>>,
+    reranker: Box<dyn Reranker>,
+    neighbour_search: NeighbourSearch,
     /// Query encodings by query text, when [`Searcher::cache_query_vectors`] is on.
-    query_cache: Option<HashMap<String, Encoding>>,
+    query_cache: Option<Mutex<HashMap<String, Encoding>>>,
     /// How the pairs relate to each other, built on first use.
     pair_space: OnceLock<PairSpace>,
 }
@@ -183,12 +210,13 @@ struct Ranked {
 }
 
 impl Searcher {
-    /// `embedder` may be `None` when only BM25 will be asked.
-    pub fn new(index: Index, embedder: Option<Embedder>) -> Searcher {
+    /// `encoder` may be `None` when only BM25 will be asked.
+    pub fn new(index: Index, encoder: Option<Box<dyn Encoder>>) -> Searcher {
         Searcher {
             index,
-            embedder,
+            encoder,
             reranker: Box::new(LateInteractionReranker),
+            neighbour_search: NeighbourSearch::default(),
             query_cache: None,
             pair_space: OnceLock::new(),
         }
@@ -196,8 +224,14 @@ impl Searcher {
 
     /// Replaces the reranker [`Mode::Rerank`] uses (the built-in [`LateInteractionReranker`] by
     /// default).
-    pub fn with_reranker(mut self, reranker: Box<dyn Reranker + Send>) -> Searcher {
+    pub fn with_reranker(mut self, reranker: Box<dyn Reranker>) -> Searcher {
         self.reranker = reranker;
+        self
+    }
+
+    /// How the dense arm finds its nearest units (the HNSW graph by default).
+    pub fn with_neighbour_search(mut self, search: NeighbourSearch) -> Searcher {
+        self.neighbour_search = search;
         self
     }
 
@@ -212,7 +246,7 @@ impl Searcher {
     /// Remember query vectors by text: for evaluations that ask the same queries under many
     /// settings. Off by default, so that latency measurements include embedding.
     pub fn cache_query_vectors(&mut self, on: bool) {
-        self.query_cache = on.then(HashMap::new);
+        self.query_cache = on.then(Default::default);
     }
 
     /// The reranker's name.
@@ -227,69 +261,83 @@ impl Searcher {
         self
     }
 
-    /// The pairs of the corpus as points, for "related" and "see also"; built on first use and
-    /// kept.
+    /// The pairs of the corpus as points, for the lift, "related" and "see also"; built on
+    /// first use and kept.
     pub fn pair_space(&self) -> &PairSpace {
         self.pair_space.get_or_init(|| PairSpace::new(&self.index))
     }
 
-    /// The loaded model, if any: for callers that embed text themselves (e.g. related items).
-    pub fn embedder(&mut self) -> Option<&mut Embedder> {
-        self.embedder.as_mut()
+    /// The loaded encoder, if any: for callers that embed text themselves (e.g. related items).
+    pub fn encoder(&self) -> Option<&dyn Encoder> {
+        self.encoder.as_deref()
     }
 
-    pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Answers> {
-        let mut timings = Timings::default();
-        let depth = options.depth.max(options.top_k);
-
-        let lexical = if options.mode == Mode::Dense {
-            LexicalResult::default()
-        } else {
-            let started = Instant::now();
-            let result = self.index.lexical.search(query, depth)?;
-            timings.lexical = started.elapsed();
-            result
+    /// The query's encoding, from the cache when it is on.
+    fn encode(&self, encoder: &dyn Encoder, query: &str) -> Result<Encoding> {
+        let Some(cache) = &self.query_cache else {
+            return encoder.encode_query(query);
         };
+        let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(encoding) = lock().get(query) {
+            return Ok(encoding.clone());
+        }
+        let encoding = encoder.encode_query(query)?;
+        lock()
+            .entry(query.to_string())
+            .or_insert_with(|| encoding.clone());
+        Ok(encoding)
+    }
 
-        let mut query_encoding = None;
-        let dense = if options.mode.needs_embedder() {
-            let embedder = self.embedder.as_mut().ok_or_else(|| {
+    /// Answers `query`. `top_k`, `depth` and `rerank_depth` beyond the corpus mean all of it.
+    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Answers> {
+        let mut timings = Timings::default();
+        let pairs = self.index.corpus.len();
+        let top_k = options.top_k.min(pairs);
+        let depth = options.depth.max(top_k).min(pairs);
+
+        let mut encoding = None;
+        if options.mode.needs_embedder() {
+            let encoder = self.encoder.as_deref().ok_or_else(|| {
                 Error::Usage(format!(
                     "mode {} needs the embedding model",
                     options.mode.name()
                 ))
             })?;
             let started = Instant::now();
-            let cached = self
-                .query_cache
-                .as_ref()
-                .and_then(|c| c.get(query))
-                .cloned();
-            let encoding = match cached {
-                Some(encoding) => encoding,
-                None => embedder.encode_query(query)?,
-            };
-            if let Some(cache) = self.query_cache.as_mut() {
-                cache
-                    .entry(query.to_string())
-                    .or_insert_with(|| encoding.clone());
-            }
+            encoding = Some(self.encode(encoder, query)?);
             timings.embed = started.elapsed();
-            let started = Instant::now();
-            let docs = self.dense_docs(&encoding.vector, depth);
-            timings.vector = started.elapsed();
-            query_encoding = Some(encoding);
-            docs
+        }
+        let retrieval = RetrievalQuery {
+            text: query,
+            encoding: encoding.as_ref(),
+        };
+
+        let lexical = if options.mode == Mode::Dense {
+            Retrieved::default()
         } else {
-            HashMap::new()
+            let started = Instant::now();
+            let result = self.index.lexical.retrieve(&retrieval, depth)?;
+            timings.lexical = started.elapsed();
+            result
+        };
+        let dense = if options.mode.needs_embedder() {
+            let started = Instant::now();
+            let arm = DenseRetriever {
+                index: &self.index.vectors,
+                search: self.neighbour_search,
+            };
+            let result = arm.retrieve(&retrieval, depth)?;
+            timings.vector = started.elapsed();
+            result
+        } else {
+            Retrieved::default()
         };
 
         let started = Instant::now();
-        let lexical_list: Vec<(usize, f32)> =
-            lexical.hits.iter().map(|h| (h.doc, h.score)).collect();
-        let mut dense_list: Vec<(usize, f32)> = dense.iter().map(|(&d, s)| (d, s.score)).collect();
-        dense_list.sort_by(rerank::best_first);
-        dense_list.truncate(depth);
+        let list = |arm: &Retrieved| -> Vec<(usize, f32)> {
+            arm.hits.iter().map(|h| (h.doc, h.score)).collect()
+        };
+        let (lexical_list, dense_list) = (list(&lexical), list(&dense));
         let fused = match options.mode {
             Mode::Hybrid | Mode::Rerank => {
                 fusion::fuse(options.fusion, &lexical_list, &dense_list, lexical.coverage)
@@ -309,56 +357,19 @@ impl Searcher {
             .collect();
         if options.mode == Mode::Rerank {
             let started = Instant::now();
-            let reranked = options.rerank_depth.min(ranked.len());
-            let candidates: Vec<Candidate> = ranked[..reranked]
-                .iter()
-                .map(|r| Candidate {
-                    doc: r.fused.doc,
-                    fused_score: r.fused.score,
-                })
-                .collect();
-            // A cross-encoder reads the query as the embedding model did, umlauts restored.
-            let text = self
-                .embedder
-                .as_ref()
-                .map_or(Cow::Borrowed(query), |e| e.respelled(query));
-            let query = RerankQuery {
-                text: &text,
-                tokens: query_encoding.as_ref().map(|e| e.tokens.as_slice()),
-            };
-            let scores = self.reranker.score(&query, &candidates, &self.index)?;
-            for (r, score) in ranked.iter_mut().zip(scores) {
-                r.rerank = Some(score);
-                r.score = score;
-            }
-            let mut head: Vec<(usize, f32)> = ranked[..reranked]
-                .iter()
-                .map(|r| (r.fused.doc, r.score))
-                .collect();
-            head.sort_by(rerank::best_first);
-            let below: Vec<usize> = ranked[reranked..].iter().map(|r| r.fused.doc).collect();
-            let weight = options.related_weight;
-            // Built on first use only when needed.
-            let space = (weight > 0.0).then(|| self.pair_space());
-            let scored = rerank::lift_related(&head, &below, weight, |a, b| {
-                space.map_or(0.0, |space| space.similarity(a, b))
-            });
-            let mut by_doc: HashMap<usize, Ranked> =
-                ranked.drain(..).map(|r| (r.fused.doc, r)).collect();
-            ranked = scored
-                .into_iter()
-                .map(|(doc, score)| Ranked {
-                    score,
-                    ..by_doc.remove(&doc).expect("one candidate per pair")
-                })
-                .collect();
+            ranked = self.rerank(query, encoding.as_ref(), ranked, options)?;
             timings.rerank = started.elapsed();
         }
 
-        let mut analyzer = crate::analysis::german_analyzer();
+        let mut analyzer = crate::text::german_analyzer();
+        let best_sentences: HashMap<usize, (usize, f32)> = dense
+            .hits
+            .iter()
+            .filter_map(|h| Some((h.doc, h.best_sentence?)))
+            .collect();
         let hits = ranked
             .into_iter()
-            .take(options.top_k)
+            .take(top_k)
             .map(
                 |Ranked {
                      fused: f,
@@ -366,8 +377,12 @@ impl Searcher {
                      score,
                  }| {
                     let pair = self.index.corpus.get(f.doc);
-                    let excerpt =
-                        self.excerpt(f.doc, dense.get(&f.doc), &lexical.terms, &mut analyzer);
+                    let excerpt = self.excerpt(
+                        f.doc,
+                        best_sentences.get(&f.doc).copied(),
+                        &lexical.terms,
+                        &mut analyzer,
+                    );
                     let in_excerpt = &pair.answer[excerpt.clone()];
                     let excerpt_matches = matching_spans(&mut analyzer, in_excerpt, &lexical.terms)
                         .into_iter()
@@ -392,12 +407,12 @@ impl Searcher {
             )
             .collect();
         let calibration = self.index.manifest.calibration;
-        let confidence =
-            dense
-                .values()
-                .map(|d| d.score)
-                .max_by(f32::total_cmp)
-                .map(|best_similarity| Confidence {
+        // The dense list is best first: its head is the query's best similarity to any unit.
+        let confidence = dense
+            .hits
+            .first()
+            .map(|h: &PairHit| h.score)
+            .map(|best_similarity| Confidence {
                     confident: best_similarity >= calibration.weak_below,
                     best_similarity,
                     weak_below: calibration.weak_below,
@@ -411,32 +426,72 @@ impl Searcher {
         })
     }
 
-    /// Nearest units through the graph, folded into one score per pair.
-    fn dense_docs(&self, query: &[f32], depth: usize) -> HashMap<usize, DenseDoc> {
-        let vectors = &self.index.vectors;
-        let units_per_doc = vectors.len().div_ceil(self.index.corpus.len().max(1));
-        let unit_hits = vectors.search(query, depth * units_per_doc);
-        let mut docs: HashMap<usize, DenseDoc> = HashMap::new();
-        for UnitHit {
-            unit: id,
-            similarity,
-        } in unit_hits
-        {
-            let unit = &vectors.units()[id];
-            let entry = docs.entry(unit.doc).or_insert(DenseDoc {
-                score: f32::NEG_INFINITY,
-                best_sentence: None,
-            });
-            entry.score = entry.score.max(similarity);
-            if unit.kind == UnitKind::Sentence
-                && entry
-                    .best_sentence
-                    .is_none_or(|(_, best)| similarity > best)
-            {
-                entry.best_sentence = Some((id, similarity));
-            }
+    /// The candidates within the rerank depth rescored by the reranker, those below put under
+    /// them in fused order, then all lifted towards the best answer ([`rerank::lift_related`]).
+    fn rerank(
+        &self,
+        query: &str,
+        encoding: Option<&Encoding>,
+        mut ranked: Vec<Ranked>,
+        options: &SearchOptions,
+    ) -> Result<Vec<Ranked>> {
+        let reranked = options.rerank_depth.min(ranked.len());
+        let tokens = &self.index.tokens;
+        let candidates: Vec<Candidate> = ranked[..reranked]
+            .iter()
+            .map(|r| Candidate {
+                doc: r.fused.doc,
+                fused_score: r.fused.score,
+                pair: self.index.corpus.get(r.fused.doc),
+                tokens: tokens.doc(r.fused.doc),
+            })
+            .collect();
+        // A cross-encoder reads the query as the embedding model did, umlauts restored.
+        let text = self
+            .encoder
+            .as_deref()
+            .map_or(Cow::Borrowed(query), |e| e.respelled(query));
+        let query_tokens = encoding.map(|e| tokens.query(&e.tokens));
+        let query = RerankQuery {
+            text: &text,
+            tokens: query_tokens.as_ref(),
+        };
+        let scores = self.reranker.score(&query, &candidates)?;
+        if scores.len() != candidates.len() {
+            return Err(Error::Internal(format!(
+                "reranker {} gave {} scores for {} candidates",
+                self.reranker.name(),
+                scores.len(),
+                candidates.len()
+            )));
         }
-        docs
+        for (r, score) in ranked.iter_mut().zip(scores) {
+            r.rerank = Some(score);
+            r.score = score;
+        }
+        let mut head: Vec<(usize, f32)> = ranked[..reranked]
+            .iter()
+            .map(|r| (r.fused.doc, r.score))
+            .collect();
+        head.sort_by(best_first);
+        let below: Vec<usize> = ranked[reranked..].iter().map(|r| r.fused.doc).collect();
+        let weight = options.related_weight;
+        // Built on first use only when needed.
+        let space = (weight > 0.0).then(|| self.pair_space());
+        let scored = rerank::lift_related(&head, &below, weight, |a, b| {
+            space.map_or(0.0, |space| space.similarity(a, b))
+        });
+        let mut by_doc: HashMap<usize, Ranked> =
+            ranked.drain(..).map(|r| (r.fused.doc, r)).collect();
+        scored
+            .into_iter()
+            .map(|(doc, score)| {
+                let candidate = by_doc.remove(&doc).ok_or_else(|| {
+                    Error::Internal(format!("pair {doc} came out of the lift twice"))
+                })?;
+                Ok(Ranked { score, ..candidate })
+            })
+            .collect()
     }
 
     /// The sentence of the answer that matched best: by embedding when the dense arm saw one,
@@ -444,12 +499,12 @@ impl Searcher {
     fn excerpt(
         &self,
         doc: usize,
-        dense: Option<&DenseDoc>,
+        best_sentence: Option<(usize, f32)>,
         terms: &[String],
         analyzer: &mut TextAnalyzer,
     ) -> Range<usize> {
         let vectors = &self.index.vectors;
-        if let Some((unit, _)) = dense.and_then(|d| d.best_sentence) {
+        if let Some((unit, _)) = best_sentence {
             return vectors.units()[unit].span.clone();
         }
         let answer = &self.index.corpus.get(doc).answer;

@@ -18,12 +18,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
-use crate::analysis;
+use crate::text;
 use crate::corpus::QaPair;
-use crate::embedding::{centre, dot, normalize};
+use crate::embed::{centre, dot, normalize};
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
-use crate::vector::UnitKind;
+use crate::corpus::UnitKind;
 
 /// Share of the question in the dense half of a pair vector; the answer's sentences, averaged,
 /// carry the rest.
@@ -756,13 +756,13 @@ struct Spelling {
 
 impl Terms {
     fn of(pairs: &[QaPair]) -> Terms {
-        let mut analyzer = analysis::german_analyzer();
-        let filler: HashSet<String> = analysis::terms(&mut analyzer, FILLER_WORDS)
+        let mut analyzer = text::german_analyzer();
+        let filler: HashSet<String> = text::terms(&mut analyzer, FILLER_WORDS)
             .into_iter()
             .collect();
         let analyzed: Vec<(Vec<Token>, Vec<Token>)> = pairs
             .par_iter()
-            .map_init(analysis::german_analyzer, |analyzer, pair| {
+            .map_init(text::german_analyzer, |analyzer, pair| {
                 (
                     tokens(analyzer, &pair.question),
                     tokens(analyzer, &pair.answer),
@@ -885,7 +885,7 @@ impl Terms {
     /// The bag of a text outside the corpus, over the corpus's vocabulary.
     fn bag_of(&self, text: &str) -> Vec<(u32, f32)> {
         let mut bag: HashMap<u32, f32> = HashMap::new();
-        for stem in analysis::terms(&mut analysis::german_analyzer(), text) {
+        for stem in text::terms(&mut text::german_analyzer(), text) {
             if let Some(&id) = self.ids.get(&stem) {
                 *bag.entry(id).or_default() += QUESTION_TERM_WEIGHT;
             }
@@ -1029,7 +1029,7 @@ fn short_title(pair: &QaPair, terms: &Terms) -> String {
     } else {
         &pair.question
     };
-    let mut analyzer = analysis::german_analyzer();
+    let mut analyzer = text::german_analyzer();
     let mut words: Vec<String> = Vec::new();
     for token in tokens(&mut analyzer, source) {
         let shown = terms

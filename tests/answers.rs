@@ -47,7 +47,7 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
             fresh
                 .iter()
                 .flat_map(|e| e.token_rows())
-                .map(|d| antwort::embedding::cosine(&q, &centred(d)))
+                .map(|d| antwort::embed::cosine(&q, &centred(d)))
                 .fold(f32::MIN, f32::max)
         })
         .sum::<f32>()

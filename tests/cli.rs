@@ -254,18 +254,18 @@ fn a_missing_model_is_a_clear_error() {
 #[test]
 fn a_wrong_onnx_runtime_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let models = antwort::embedding::ModelFiles::locate(None).expect("run scripts/fetch-models");
+    let models = antwort::embed::ModelFiles::locate(None).expect("run scripts/fetch-models");
     // A model directory whose library is not a library.
     let fake = dir.path().join("models");
     std::fs::create_dir_all(fake.join("lib")).unwrap();
     std::fs::write(
-        fake.join(antwort::embedding::ORT_LIBRARY),
+        fake.join(antwort::embed::ORT_LIBRARY),
         b"not a shared object",
     )
     .unwrap();
-    let subdir = fake.join(antwort::embedding::MODEL_SUBDIR);
+    let subdir = fake.join(antwort::embed::MODEL_SUBDIR);
     std::fs::create_dir_all(&subdir).unwrap();
-    for entry in std::fs::read_dir(models.root().join(antwort::embedding::MODEL_SUBDIR)).unwrap() {
+    for entry in std::fs::read_dir(models.root().join(antwort::embed::MODEL_SUBDIR)).unwrap() {
         let entry = entry.unwrap();
         std::os::unix::fs::symlink(entry.path(), subdir.join(entry.file_name())).unwrap();
     }

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use antwort::corpus::{Corpus, CorpusSource, QaPair};
-use antwort::cross_encoder::{CrossEncoder, RERANKER_FILES};
-use antwort::embedding::Embedder;
+use antwort::rerank::cross_encoder::{CrossEncoder, RERANKER_FILES};
+use antwort::embed::Embedder;
 use antwort::index::{Index, IndexDir};
 use antwort::rerank::{Candidate, RerankQuery, Reranker};
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};

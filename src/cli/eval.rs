@@ -6,11 +6,11 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{open_searcher_in, Cli, EvalArgs, Format, Split};
-use crate::corpus::CorpusSource;
-use crate::eval::{self, bundled, Config, ConfigReport, EvalManifest, EvalReport, Qrels, Query};
-use crate::fusion::Fusion;
-use crate::index::IndexDir;
-use crate::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
+use antwort::corpus::CorpusSource;
+use antwort::eval::{self, bundled, Config, ConfigReport, EvalManifest, EvalReport, Qrels, Query};
+use antwort::fusion::Fusion;
+use antwort::index::IndexDir;
+use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
 /// The configuration every other is tested against.
 const DEFAULT_CONFIG: &str = "rerank (default)";
@@ -25,11 +25,11 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     }
     let top_k = searcher.corpus().len().min(100);
     let configs = standard_configs(args, top_k)?;
-    let reports = eval::run_configs(&mut searcher, &configs, &queries, &qrels)?;
+    let reports = eval::run_configs(&searcher, &configs, &queries, &qrels)?;
     if let Some(dir) = &args.run_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for report in &reports {
-            let tag = format!("antwort-{}", crate::corpus::slug(&report.name));
+            let tag = format!("antwort-{}", antwort::corpus::slug(&report.name));
             eval::write_run(&dir.join(format!("{tag}.run")), &report.runs, &tag)?;
         }
     }
@@ -177,7 +177,7 @@ fn sweep(
         name: DEFAULT_CONFIG.into(),
         options: SearchOptions::new(Mode::Rerank, top_k, DEFAULT_FUSION),
     }];
-    let weight = crate::rerank::DEFAULT_RELATED_WEIGHT;
+    let weight = antwort::rerank::DEFAULT_RELATED_WEIGHT;
     for fusion in fusions {
         for depth in [20, 50, 100] {
             for rerank_depth in [10, 20, 30] {

@@ -1,20 +1,24 @@
-//! The command line: `antwort index` and `antwort ask`. Parsing, orchestration of the index's
-//! freshness, and output; the pipeline itself lives in the stage modules.
+//! The command line: `antwort index`, `ask`, `eval`, `related` and `topics`. Parsing,
+//! orchestration of the index's freshness, and output; the pipeline itself is the library's.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::corpus::{Corpus, CorpusSource};
-use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
-use crate::fusion::Fusion;
-use crate::index::{IndexDir, Staleness};
-use crate::search::{Mode, SearchOptions, Searcher};
-use crate::topics::PairSpace;
+use antwort::corpus::{Corpus, CorpusSource};
+use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
+use antwort::fusion::Fusion;
+use antwort::index::{IndexDir, Staleness};
+use antwort::search::{Mode, SearchOptions, Searcher};
+use antwort::similarity::PairSpace;
 
 mod eval;
 mod report;
@@ -43,7 +47,7 @@ pub struct Cli {
     pub threads: usize,
     /// A cross-encoder directory (ONNX model + tokenizer files) to rerank with instead of the
     /// built-in reranker; see the README for how to get one.
-    #[arg(long, global = true, env = crate::cross_encoder::RERANKER_ENV, value_name = "DIR")]
+    #[arg(long, global = true, env = antwort::rerank::cross_encoder::RERANKER_ENV, value_name = "DIR")]
     pub reranker: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -139,7 +143,7 @@ pub struct AskArgs {
     /// Number of answers.
     #[arg(long, short = 'k', default_value_t = SearchOptions::DEFAULT_TOP_K)]
     pub top_k: usize,
-    #[arg(long, value_enum, default_value_t = Mode::Rerank)]
+    #[arg(long, value_parser = mode_parser(), default_value = "rerank")]
     pub mode: Mode,
     /// Skip reranking: the same as --mode hybrid when the mode is rerank.
     #[arg(long)]
@@ -173,11 +177,11 @@ pub struct FusionArgs {
     pub depth: Option<usize>,
     /// Fused candidates the reranker rescores; answers ranked below follow in fused order, scored
     /// just under the reranked ones (before the lift towards the best answer).
-    #[arg(long, default_value_t = crate::rerank::DEFAULT_RERANK_DEPTH)]
+    #[arg(long, default_value_t = antwort::rerank::DEFAULT_RERANK_DEPTH)]
     pub rerank_depth: usize,
     /// How much the answers after the best follow their relatedness to it, in units of the
     /// spread of the reranked scores; 0 keeps the reranker's order.
-    #[arg(long, default_value_t = crate::rerank::DEFAULT_RELATED_WEIGHT)]
+    #[arg(long, default_value_t = antwort::rerank::DEFAULT_RELATED_WEIGHT)]
     pub related_weight: f32,
 }
 
@@ -239,13 +243,42 @@ impl FusionArgs {
     }
 }
 
+/// `--mode`: the library's modes, listed with what they do.
+fn mode_parser() -> impl TypedValueParser<Value = Mode> {
+    PossibleValuesParser::new(Mode::ALL.map(|m| PossibleValue::new(m.name()).help(m.about())))
+        .try_map(|name| name.parse::<Mode>())
+}
+
+/// How long loading the embedding model took in this process, for `--explain`.
+static MODEL_LOAD: OnceLock<Duration> = OnceLock::new();
+
+/// Loads the embedding model, remembering how long it took.
+fn load_encoder(models: &ModelFiles, threads: usize) -> anyhow::Result<E5Encoder> {
+    let encoder = E5Encoder::load(models, threads)?;
+    let _ = MODEL_LOAD.set(encoder.load_time());
+    Ok(encoder)
+}
+
+/// The build's progress as a bar on the terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
+    fn advance(&self, steps: u64) {
+        self.0.inc(steps);
+    }
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Parses the command line and runs it.
 /// Whether `error` comes from writing to a pipe whose reader has gone.
-pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -253,7 +286,7 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-pub fn run() -> anyhow::Result<()> {
+pub(crate) fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Index { corpus } => index(&cli, corpus.as_deref()),
@@ -278,14 +311,8 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
         bundled => bundled,
     };
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
-    let mut embedder = Embedder::load(&models, cli.threads)?;
-    build(
-        &IndexDir::new(&cli.index),
-        &corpus,
-        &source,
-        &models,
-        &mut embedder,
-    )?;
+    let encoder = load_encoder(&models, cli.threads)?;
+    build(&IndexDir::new(&cli.index), &corpus, &source, &encoder)?;
     Ok(())
 }
 
@@ -293,8 +320,7 @@ fn build(
     dir: &IndexDir,
     corpus: &Corpus,
     source: &CorpusSource,
-    models: &ModelFiles,
-    embedder: &mut Embedder,
+    encoder: &dyn Encoder,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = ProgressBar::new(0).with_style(
@@ -304,7 +330,7 @@ fn build(
     );
     progress.set_message(format!("embedding {} pairs", corpus.len()));
     let manifest = dir
-        .build(corpus, source, models, embedder, &progress)
+        .build(corpus, source, encoder, &Bar(progress.clone()))
         .with_context(|| format!("index at {} left as it was", dir.root().display()))?;
     progress.finish_and_clear();
     eprintln!(
@@ -339,23 +365,23 @@ pub fn open_searcher_in(
         Err(_) if dir.exists() && !mode.needs_embedder() => None,
         Err(e) => return Err(e.into()),
     };
-    let mut embedder = None;
+    let mut encoder = None;
     if let Some(models) = &models {
         if let Some((reason, corpus)) = staleness(dir, &source, models)? {
             eprintln!(
                 "antwort: {reason}; building the index in {}",
                 dir.root().display()
             );
-            let mut loaded = Embedder::load(models, cli.threads)?;
-            build(dir, &corpus, &source, models, &mut loaded)?;
-            embedder = Some(loaded);
+            let loaded = load_encoder(models, cli.threads)?;
+            build(dir, &corpus, &source, &loaded)?;
+            encoder = Some(loaded);
         }
     }
     // The model takes longest to load; the index opens meanwhile.
-    let (index, embedder, pairs) = std::thread::scope(|scope| {
-        let loading = (embedder.is_none() && mode.needs_embedder()).then(|| {
+    let (index, encoder, pairs) = std::thread::scope(|scope| {
+        let loading = (encoder.is_none() && mode.needs_embedder()).then(|| {
             let models = models.as_ref().expect("dense modes located the models");
-            scope.spawn(|| Embedder::load(models, cli.threads))
+            scope.spawn(|| load_encoder(models, cli.threads))
         });
         let index = dir.open();
         // How the pairs relate (for the lift towards the best answer and "See also"), also
@@ -364,19 +390,20 @@ pub fn open_searcher_in(
             Ok(index) if mode.needs_embedder() => Some(PairSpace::new(index)),
             _ => None,
         };
-        let embedder = match loading {
+        let encoder = match loading {
             Some(handle) => Some(handle.join().expect("model loading does not panic")?),
-            None => embedder,
+            None => encoder,
         };
-        anyhow::Ok((index?, embedder, pairs))
+        anyhow::Ok((index?, encoder, pairs))
     })?;
-    let mut searcher = Searcher::new(index, embedder);
+    let encoder = encoder.map(|e| Box::new(e) as Box<dyn Encoder>);
+    let mut searcher = Searcher::new(index, encoder);
     if let Some(pairs) = pairs {
         searcher = searcher.with_pair_space(pairs);
     }
     match (&cli.reranker, mode, &models) {
         (Some(dir), Mode::Rerank, Some(models)) => {
-            let cross_encoder = crate::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
+            let cross_encoder = antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
             Ok(searcher.with_reranker(Box::new(cross_encoder)))
         }
         _ => Ok(searcher),
@@ -427,7 +454,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
             "the query {wordless:?} has no words to search for; ask a question, e.g. antwort ask \"Was ist LoRA?\""
         );
     }
-    let mut searcher = open_searcher(cli, mode)?;
+    let searcher = open_searcher(cli, mode)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for query in &queries {
@@ -439,9 +466,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
                     .lexical
                     .field_scores(query, options.depth)?,
                 terms: &answers.terms,
-                model_load_ms: searcher
-                    .embedder()
-                    .map(|e| e.load_time().as_secs_f64() * 1e3),
+                model_load_ms: MODEL_LOAD.get().map(|d| d.as_secs_f64() * 1e3),
             })
         } else {
             None

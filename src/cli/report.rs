@@ -6,9 +6,9 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::corpus::Corpus;
-use crate::lexical::FieldScores;
-use crate::search::{Answers, Confidence, Hit, SearchOptions, Timings};
+use antwort::corpus::Corpus;
+use antwort::retrieve::lexical::FieldScores;
+use antwort::search::{Answers, Confidence, Hit, SearchOptions, Timings};
 
 /// One query's answers: the JSON shape, and the text rendering of the same data.
 #[derive(Serialize)]

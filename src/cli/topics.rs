@@ -5,14 +5,14 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::{open_searcher, Cli, RelatedArgs, TopicsArgs};
-use crate::search::{Mode, SearchOptions, DEFAULT_FUSION};
-use crate::topics::{draw_map, Related};
+use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
+use antwort::explore::{draw_map, Related};
 
 pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
-    let mut searcher = open_searcher(cli, Mode::Rerank)?;
+    let searcher = open_searcher(cli, Mode::Rerank)?;
     let doc = match searcher.corpus().position(args.target.trim()) {
         Some(doc) => doc,
         None => {

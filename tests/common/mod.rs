@@ -6,7 +6,7 @@
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embedding::{Embedder, ModelFiles};
+use antwort::embed::{Embedder, ModelFiles};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 

@@ -3,7 +3,7 @@
 //! wording of the answer.
 //!
 //! Each field is indexed twice: as stemmed words, and as character grams of the words (see
-//! [`analysis::gram_analyzer`]). Words are precise; grams find compounds, their parts, and
+//! [`text::gram_analyzer`]). Words are precise; grams find compounds, their parts, and
 //! misspellings that no stem reaches. The two views are scored apart and summed after each is
 //! scaled to its best hit, so neither drowns the other: on the bundled dev queries the sum lifts
 //! BM25 alone from nDCG@10 0.72 to 0.80, mostly on typos and keyword queries.
@@ -23,8 +23,9 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use crate::analysis::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
+use crate::text::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
 use crate::corpus::Corpus;
+use super::{PairHit, RetrievalQuery, Retrieved, Retriever};
 use crate::error::{Error, Result};
 
 /// How much more a term in the question counts than the same term in the answer.
@@ -32,21 +33,9 @@ pub const QUESTION_BOOST: f32 = 2.0;
 
 /// One document found by BM25: its corpus ordinal and score.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LexicalHit {
-    pub doc: usize,
-    pub score: f32,
-}
-
-/// What BM25 found for a query, and how much of the query it could see at all.
-#[derive(Debug, Clone, Default)]
-pub struct LexicalResult {
-    /// Best first.
-    pub hits: Vec<LexicalHit>,
-    /// The analyzed query terms, distinct, in query order.
-    pub terms: Vec<String>,
-    /// Share of the query's IDF mass carried by terms that occur in the corpus at all, in [0, 1].
-    /// An English question over German answers scores low here, and fusion listens to it.
-    pub coverage: f32,
+struct LexicalHit {
+    doc: usize,
+    score: f32,
 }
 
 /// BM25 scores of the parts of the lexical score, by corpus ordinal (see
@@ -130,8 +119,8 @@ impl Fields {
 /// Both analyzers, under the names the schema refers to them by.
 fn register_analyzers(index: &Index) {
     let tokenizers = index.tokenizers();
-    tokenizers.register(GERMAN_ANALYZER, analysis::german_analyzer());
-    tokenizers.register(GRAM_ANALYZER, analysis::gram_analyzer());
+    tokenizers.register(GERMAN_ANALYZER, text::german_analyzer());
+    tokenizers.register(GRAM_ANALYZER, text::gram_analyzer());
 }
 
 impl LexicalIndex {
@@ -167,36 +156,12 @@ impl LexicalIndex {
         Ok(LexicalIndex {
             reader,
             fields,
-            analyzer: analysis::german_analyzer(),
-            gram_analyzer: analysis::gram_analyzer(),
+            analyzer: text::german_analyzer(),
+            gram_analyzer: text::gram_analyzer(),
         })
     }
 
-    /// The `limit` best documents for a free-text query. Never fails on the query's content.
-    pub fn search(&self, query: &str, limit: usize) -> Result<LexicalResult> {
-        let terms = distinct_terms(&mut self.analyzer.clone(), query);
-        let searcher = self.reader.searcher();
-        let coverage = self.coverage(&searcher, &terms)?;
-        if terms.is_empty() || limit == 0 {
-            return Ok(LexicalResult {
-                terms,
-                coverage,
-                ..LexicalResult::default()
-            });
-        }
-        let grams = distinct_terms(&mut self.gram_analyzer.clone(), query);
-        let words = self.top(&searcher, &disjunction(&terms, &self.fields.words()), limit)?;
-        let grams = self.top(&searcher, &disjunction(&grams, &self.fields.grams()), limit)?;
-        let mut hits = sum_scaled(&[words, grams]);
-        hits.truncate(limit);
-        Ok(LexicalResult {
-            hits,
-            terms,
-            coverage,
-        })
-    }
-
-    /// The raw BM25 scores behind [`LexicalIndex::search`]'s, for the pairs among each part's
+    /// The raw BM25 scores behind [`LexicalIndex::retrieve`]'s, for the pairs among each part's
     /// `limit` best: the question and answer word fields apart (unboosted), and the grams.
     /// What `--explain` shows.
     pub fn field_scores(&self, query: &str, limit: usize) -> Result<FieldScores> {
@@ -224,7 +189,9 @@ impl LexicalIndex {
 
     /// The `limit` best pairs for a query, by corpus ordinal.
     fn top(&self, searcher: &Searcher, query: &dyn Query, limit: usize) -> Result<Vec<LexicalHit>> {
-        let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)))?;
+        // Clamped to the corpus: tantivy allocates the whole limit up front.
+        let limit = limit.min(searcher.num_docs() as usize).max(1);
+        let top = searcher.search(query, &TopDocs::with_limit(limit))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -242,7 +209,8 @@ impl LexicalIndex {
         Ok(hits)
     }
 
-    /// IDF-weighted share of query terms that the corpus contains (see [`LexicalResult::coverage`]).
+    /// IDF-weighted share of query terms that the corpus contains: an English question over
+    /// German answers scores low here, and fusion listens to it.
     fn coverage(&self, searcher: &Searcher, terms: &[String]) -> Result<f32> {
         let docs = searcher.num_docs() as f32;
         let idf = |df: f32| (1.0 + (docs - df + 0.5) / (df + 0.5)).ln();
@@ -259,6 +227,43 @@ impl LexicalIndex {
             }
         }
         Ok(if total > 0.0 { seen / total } else { 0.0 })
+    }
+}
+
+impl Retriever for LexicalIndex {
+    fn name(&self) -> &'static str {
+        "bm25"
+    }
+
+    /// Never fails on the query's content.
+    fn retrieve(&self, query: &RetrievalQuery, depth: usize) -> Result<Retrieved> {
+        let terms = distinct_terms(&mut self.analyzer.clone(), query.text);
+        let searcher = self.reader.searcher();
+        let coverage = self.coverage(&searcher, &terms)?;
+        if terms.is_empty() || depth == 0 {
+            return Ok(Retrieved {
+                terms,
+                coverage,
+                ..Retrieved::default()
+            });
+        }
+        let grams = distinct_terms(&mut self.gram_analyzer.clone(), query.text);
+        let words = self.top(&searcher, &disjunction(&terms, &self.fields.words()), depth)?;
+        let grams = self.top(&searcher, &disjunction(&grams, &self.fields.grams()), depth)?;
+        let mut hits = sum_scaled(&[words, grams]);
+        hits.truncate(depth);
+        Ok(Retrieved {
+            hits: hits
+                .into_iter()
+                .map(|h| PairHit {
+                    doc: h.doc,
+                    score: h.score,
+                    best_sentence: None,
+                })
+                .collect(),
+            terms,
+            coverage,
+        })
     }
 }
 
@@ -305,7 +310,7 @@ fn sum_scaled(lists: &[Vec<LexicalHit>]) -> Vec<LexicalHit> {
 /// The analyzed terms of `text`, each once, in first-seen order.
 pub fn distinct_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    analysis::terms(analyzer, text)
+    text::terms(analyzer, text)
         .into_iter()
         .filter(|t| seen.insert(t.clone()))
         .collect()

@@ -154,7 +154,7 @@ pub fn parse_queries(path: &Path, text: &str) -> Result<Vec<Query>> {
         }
         let query = if line.trim_start().starts_with('{') {
             let q: BeirQuery = serde_json::from_str(line)
-                .map_err(|e| Error::corpus(path, line_no, format!("bad query record: {e}")))?;
+                .map_err(|e| Error::judgments(path, line_no, format!("bad query record: {e}")))?;
             let id = match q._id {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
@@ -163,14 +163,14 @@ pub fn parse_queries(path: &Path, text: &str) -> Result<Vec<Query>> {
         } else {
             let (id, text) = line
                 .split_once('\t')
-                .ok_or_else(|| Error::corpus(path, line_no, "expected `query-id<TAB>text`"))?;
+                .ok_or_else(|| Error::judgments(path, line_no, "expected `query-id<TAB>text`"))?;
             Query {
                 id: id.trim().to_string(),
                 text: text.trim().to_string(),
             }
         };
         if query.id.is_empty() || query.text.is_empty() {
-            return Err(Error::corpus(path, line_no, "empty query id or text"));
+            return Err(Error::judgments(path, line_no, "empty query id or text"));
         }
         queries.push(query);
     }
@@ -195,7 +195,7 @@ pub fn parse_qrels(path: &Path, text: &str) -> Result<Qrels> {
             [q, _iteration, d, g] => (q, d, g),
             [q, d, g] => (q, d, g),
             _ => {
-                return Err(Error::corpus(
+                return Err(Error::judgments(
                     path,
                     line_no,
                     "expected `query-id 0 doc-id grade` (TREC) or `query-id<TAB>doc-id<TAB>grade` (BEIR)",
@@ -203,7 +203,7 @@ pub fn parse_qrels(path: &Path, text: &str) -> Result<Qrels> {
             }
         };
         let grade: i32 = grade.parse().map_err(|_| {
-            Error::corpus(
+            Error::judgments(
                 path,
                 line_no,
                 format!("grade must be an integer, found '{grade}'"),
@@ -224,16 +224,16 @@ fn read_text(path: &Path) -> Result<String> {
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        Error::corpus(path, line, "not valid UTF-8")
+        Error::judgments(path, line, "not valid UTF-8")
     })
 }
 
 /// The judged query set bundled with the bundled corpus.
 pub mod bundled {
-    pub const DEV_QUERIES: &str = include_str!("../corpus/eval/dev.tsv");
-    pub const DEV_QRELS: &str = include_str!("../corpus/eval/dev.qrels");
-    pub const HELDOUT_QUERIES: &str = include_str!("../corpus/eval/heldout.tsv");
-    pub const HELDOUT_QRELS: &str = include_str!("../corpus/eval/heldout.qrels");
+    pub const DEV_QUERIES: &str = include_str!("../../corpus/eval/dev.tsv");
+    pub const DEV_QRELS: &str = include_str!("../../corpus/eval/dev.qrels");
+    pub const HELDOUT_QUERIES: &str = include_str!("../../corpus/eval/heldout.tsv");
+    pub const HELDOUT_QRELS: &str = include_str!("../../corpus/eval/heldout.qrels");
 }
 
 /// Per-query metrics of one configuration, with the mean over judged queries.
@@ -399,7 +399,7 @@ pub struct ConfigReport {
 
 /// Runs every query through every configuration.
 pub fn run_configs(
-    searcher: &mut crate::search::Searcher,
+    searcher: &crate::search::Searcher,
     configs: &[Config],
     queries: &[Query],
     qrels: &Qrels,
@@ -488,7 +488,7 @@ pub fn parse_run(path: &Path, text: &str) -> Result<BTreeMap<String, Vec<(String
             [] => continue,
             [query, _q0, doc, _rank, score, _tag] => {
                 let score: f64 = score.parse().map_err(|_| {
-                    Error::corpus(
+                    Error::judgments(
                         path,
                         i + 1,
                         format!("score must be a number, found '{score}'"),
@@ -499,7 +499,7 @@ pub fn parse_run(path: &Path, text: &str) -> Result<BTreeMap<String, Vec<(String
                     .push((doc.to_string(), score));
             }
             _ => {
-                return Err(Error::corpus(
+                return Err(Error::judgments(
                     path,
                     i + 1,
                     "expected `qid Q0 docid rank score tag`",

@@ -12,10 +12,12 @@ use fastembed::{
     RerankInitOptionsUserDefined, TextRerank, TokenizerFiles, UserDefinedRerankingModel,
 };
 
-use crate::embedding::{ort_environment, ModelFiles};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{Candidate, RerankQuery, Reranker};
+use crate::corpus::QaPair;
+use crate::embed::{ort_environment, ModelFiles};
 use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::rerank::{Candidate, RerankQuery, Reranker};
 
 /// Environment variable naming the reranker directory (the CLI's `--reranker DIR`).
 pub const RERANKER_ENV: &str = "ANTWORT_RERANKER";
@@ -42,7 +44,8 @@ const MAX_TOKENS: usize = 512;
 
 /// A loaded cross-encoder.
 pub struct CrossEncoder {
-    model: TextRerank,
+    /// One ONNX run at a time; the lock lets a shared searcher use it from any thread.
+    model: Mutex<TextRerank>,
     dir: PathBuf,
 }
 
@@ -63,8 +66,8 @@ impl CrossEncoder {
         let model = UserDefinedRerankingModel::new(dir.join(MODEL_FILE), files);
         let model = TextRerank::try_new_from_user_defined(model, options)
             .map_err(|e| invalid(dir, format!("cannot load the cross-encoder: {e}")))?;
-        let mut encoder = CrossEncoder {
-            model,
+        let encoder = CrossEncoder {
+            model: Mutex::new(model),
             dir: dir.to_path_buf(),
         };
         encoder.scores("query", &["passage"])?;
@@ -78,8 +81,8 @@ impl CrossEncoder {
 
     /// The fastembed model underneath, for what [`CrossEncoder::scores`] does not offer, such as
     /// fastembed's own `rerank`, which returns the texts best first.
-    pub fn text_rerank(&mut self) -> &mut TextRerank {
-        &mut self.model
+    pub fn text_rerank(&self) -> MutexGuard<'_, TextRerank> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The model's logit for (`query`, text) for each of `texts`, in input order.
@@ -87,12 +90,12 @@ impl CrossEncoder {
     /// Texts are scored in order of length so that each batch pads to about its own length:
     /// candidate answers range from one line to pages, and a pair costs as much as the longest
     /// in its batch.
-    pub fn scores(&mut self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
+    pub fn scores(&self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let sorted: Vec<&str> = order.iter().map(|&i| texts[i]).collect();
         let results = self
-            .model
+            .text_rerank()
             .rerank(query, sorted.as_slice(), false, Some(CROSS_ENCODER_BATCH))
             .map_err(|e| invalid(&self.dir, format!("the cross-encoder failed: {e}")))?;
         // fastembed returns the results best first, each with its position in what it was given.
@@ -111,15 +114,10 @@ impl Reranker for CrossEncoder {
 
     /// Scores each candidate's question and answer together, as the model reads a passage; the
     /// fused score is not used, the model sees the text itself.
-    fn score(
-        &mut self,
-        query: &RerankQuery,
-        candidates: &[Candidate],
-        index: &Index,
-    ) -> Result<Vec<f32>> {
+    fn score(&self, query: &RerankQuery, candidates: &[Candidate]) -> Result<Vec<f32>> {
         let texts: Vec<String> = candidates
             .iter()
-            .map(|candidate| candidate_text(index, candidate.doc))
+            .map(|candidate| candidate_text(candidate.pair))
             .collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         self.scores(query.text, &texts)
@@ -127,8 +125,7 @@ impl Reranker for CrossEncoder {
 }
 
 /// What the cross-encoder reads for a document: its question, then its answer.
-fn candidate_text(index: &Index, doc: usize) -> String {
-    let pair = index.corpus.get(doc);
+fn candidate_text(pair: &QaPair) -> String {
     format!("{}\n{}", pair.question, pair.answer)
 }
 
@@ -179,9 +176,3 @@ fn invalid(dir: &Path, problem: String) -> Error {
         ),
     }
 }
-
-/// `Searcher::with_reranker` takes `Box<dyn Reranker + Send>`.
-const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<CrossEncoder>();
-};

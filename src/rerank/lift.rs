@@ -1,93 +1,15 @@
-//! The reranking stage: reorders the top fused candidates with a closer look than retrieval
-//! could afford over the whole corpus.
+//! The lift towards the best answer: after reranking, the answers that follow the best one
+//! are ordered by how related they are to it as well as by their own score.
 //!
-//! Two implementations share the [`Reranker`] interface:
-//! - [`LateInteractionReranker`], built in: needs nothing beyond the embedding model already
-//!   loaded; it compares every token of the query with every token of each candidate;
-//! - [`crate::cross_encoder::CrossEncoder`]: a user-supplied ONNX cross-encoder through fastembed's
-//!   `TextRerank`, reading query and answer together.
-//!
-//! Whichever scored them, [`lift_related`] then orders the answers after the best one by how
-//! related they are to it, as well as by their own score.
+//! It takes the relatedness of two pairs as a function, so it knows nothing of how pairs are
+//! compared (the searcher hands it the pair space's similarity).
 
-use crate::error::Result;
-use crate::index::Index;
-
-/// Candidates reranked by default: enough to lift an answer fusion put at rank 20. The built-in
-/// reranker takes about 2 ms for them; a cross-encoder of e5-small's size takes about 3 s on
-/// two cores, so lower `--rerank-depth` with one.
-pub const DEFAULT_RERANK_DEPTH: usize = 20;
-
-/// How strongly the final order follows relatedness to the best answer, in units of the spread
-/// of the reranked scores; see [`lift_related`]. 0 turns it off.
-///
-/// Chosen on the dev queries among 0, 0.5, 1, 1.5 and 2: on the first 61, nDCG@10 rose from
-/// 0.913 to 0.926 at 1 and 0.931 at 1.5; on all 92 (31 more, written later, with fewer grade-1
-/// judgments) 1 and 1.5 tie (0.908 and 0.909, from 0.897 without), and 1 keeps more RR@10
-/// (0.919 vs 0.918, from 0.921). Above, it begins to push the answer itself down when the best
-/// candidate was a near miss.
-pub const DEFAULT_RELATED_WEIGHT: f32 = 1.0;
+use crate::retrieve::best_first;
 
 /// How far below the lowest reranked score the candidates below the rerank depth reach, in
 /// units of the reranked scores' spread: they keep their fused order, a step apart, on the
 /// reranker's scale.
 const BELOW_DEPTH_SPAN: f32 = 0.1;
-
-/// A query as the reranker sees it.
-pub struct RerankQuery<'a> {
-    pub text: &'a str,
-    /// The query's token states (see [`crate::embedding::Encoding::tokens`]), when the dense
-    /// arm embedded the query.
-    pub tokens: Option<&'a [f32]>,
-}
-
-/// A fused candidate to rescore.
-#[derive(Debug, Clone, Copy)]
-pub struct Candidate {
-    pub doc: usize,
-    pub fused_score: f32,
-}
-
-/// Rescores candidates; higher is better. One score per candidate, in candidate order.
-pub trait Reranker {
-    fn name(&self) -> &'static str;
-    fn score(
-        &mut self,
-        query: &RerankQuery,
-        candidates: &[Candidate],
-        index: &Index,
-    ) -> Result<Vec<f32>>;
-}
-
-/// The built-in reranker: late interaction ([`crate::late_interaction`]) between the query's
-/// token states and each candidate's, which the index keeps from the units' embeddings.
-///
-/// It reads each candidate word by word where retrieval saw one pooled vector per unit. Chosen
-/// on the dev queries against the former built-in (best unit + second best + fused score) and
-/// against blends of MaxSim with the fused score or the best unit: MaxSim alone was best
-/// (nDCG@10 0.913 vs 0.893 in a replay of the pipeline); any weight on the fused score lowered
-/// it, since fusion already chose the candidates.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LateInteractionReranker;
-
-impl Reranker for LateInteractionReranker {
-    fn name(&self) -> &'static str {
-        "maxsim"
-    }
-
-    fn score(
-        &mut self,
-        query: &RerankQuery,
-        candidates: &[Candidate],
-        index: &Index,
-    ) -> Result<Vec<f32>> {
-        let Some(tokens) = query.tokens else {
-            return Ok(candidates.iter().map(|c| c.fused_score).collect());
-        };
-        let docs: Vec<usize> = candidates.iter().map(|c| c.doc).collect();
-        Ok(index.tokens.maxsim(tokens, &docs))
-    }
-}
 
 /// The final order: every candidate lifted by how related its pair is to the best one — or
 /// rather, every other one lowered by how unrelated it is, so that the best keeps its score.
@@ -146,15 +68,10 @@ pub fn lift_related(
     scores
 }
 
-/// Orders (pair, score) by score, highest first, and ties by pair, so that rankings are
-/// reproducible.
-pub fn best_first(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
-    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retrieve::best_first;
     use proptest::prelude::*;
 
     const SIMILARITY: [[f32; 5]; 5] = [

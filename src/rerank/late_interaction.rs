@@ -6,7 +6,7 @@
 //! word meant in its sentence, so "Fälschung entlarven" still finds the discriminator's
 //! sentence. e5 was not trained for this, yet on the bundled dev queries MaxSim over its token
 //! states ranks better than its pooled vectors (nDCG@10 0.92 vs 0.86) — too costly over a whole
-//! corpus, cheap over the top fused candidates, which is where [`crate::rerank`] uses it.
+//! corpus, cheap over the top fused candidates, which is where [`super::MaxSim`] uses it.
 //!
 //! Before they meet, every state loses the corpus's mean token state. e5's token states share
 //! one large common direction, so every query token finds a fairly similar token in any
@@ -27,7 +27,7 @@ use std::path::Path;
 
 use ndarray::{ArrayView2, Axis};
 
-use crate::embedding::{centre, Encoding};
+use crate::embed::{centre, Encoding};
 use crate::error::{Error, IoContext, Result};
 
 const MAGIC: &[u8; 8] = b"antwTOK2";
@@ -160,48 +160,35 @@ impl TokenIndex {
         self.scales.len()
     }
 
-    /// MaxSim of `query_tokens` (unit-length rows of the index's dimension) against each pair
-    /// of `docs`: the mean over query tokens of their best cosine with one of the pair's tokens.
-    /// Zero when either side has no tokens.
-    ///
-    /// Each pair's rows are restored into one reused buffer that stays in cache, then meet the
-    /// query's in a matrix product, which `matrixmultiply` runs with the CPU's widest vector
-    /// instructions.
-    pub fn maxsim(&self, query_tokens: &[f32], docs: &[usize]) -> Vec<f32> {
-        let queries = query_tokens.len().checked_div(self.dim).unwrap_or(0);
-        if queries == 0 {
-            return vec![0.0; docs.len()];
-        }
-        let mut query = query_tokens[..queries * self.dim].to_vec();
-        for row in query.chunks_exact_mut(self.dim) {
+    /// A query's token states (unit-length rows of the index's dimension) made ready to meet
+    /// this index's: centred on its mean.
+    pub fn query(&self, query_tokens: &[f32]) -> QueryTokens {
+        let rows = query_tokens.len().checked_div(self.dim).unwrap_or(0);
+        let mut values = query_tokens[..rows * self.dim].to_vec();
+        for row in values.chunks_exact_mut(self.dim) {
             centre(row, &self.mean);
         }
-        let query = ArrayView2::from_shape((queries, self.dim), &query[..])
-            .expect("length is queries × dim");
-        let values = self.values.bytes();
-        let mut buffer = Vec::new();
-        docs.iter()
-            .map(|&doc| {
-                let span = self.offsets[doc]..self.offsets[doc + 1];
-                if span.is_empty() {
-                    return 0.0;
-                }
-                buffer.resize(span.len() * self.dim, 0.0);
-                for (row, r) in buffer.chunks_exact_mut(self.dim).zip(span.clone()) {
-                    dequantize(
-                        self.scales[r],
-                        &values[r * self.dim..(r + 1) * self.dim],
-                        row,
-                    );
-                }
-                let rows = ArrayView2::from_shape((span.len(), self.dim), &buffer)
-                    .expect("length is rows × dim");
-                let best = rows
-                    .dot(&query.t())
-                    .fold_axis(Axis(0), f32::NEG_INFINITY, |m, &x| m.max(x));
-                best.sum() / queries as f32
-            })
-            .collect()
+        QueryTokens {
+            dim: self.dim,
+            rows,
+            values,
+        }
+    }
+
+    /// The stored token states of pair `doc`.
+    pub fn doc(&self, doc: usize) -> DocTokens<'_> {
+        let span = self.offsets[doc]..self.offsets[doc + 1];
+        DocTokens {
+            dim: self.dim,
+            scales: &self.scales[span.clone()],
+            values: &self.values.bytes()[span.start * self.dim..span.end * self.dim],
+        }
+    }
+
+    /// MaxSim of `query_tokens` (see [`TokenIndex::query`]) against each pair of `docs`.
+    pub fn maxsim(&self, query_tokens: &[f32], docs: &[usize]) -> Vec<f32> {
+        let query = self.query(query_tokens);
+        docs.iter().map(|&doc| self.doc(doc).maxsim(&query)).collect()
     }
 
     /// Writes the index to `path`: a header, the mean, then offsets, scales and bytes,
@@ -275,6 +262,57 @@ impl TokenIndex {
             scales,
             values: Values::Mapped(map, start),
         })
+    }
+}
+
+/// A query's token states, centred on an index's mean ([`TokenIndex::query`]).
+#[derive(Debug, Clone)]
+pub struct QueryTokens {
+    dim: usize,
+    rows: usize,
+    values: Vec<f32>,
+}
+
+/// One pair's stored token states, quantized: what late interaction reads of a candidate.
+#[derive(Debug, Clone, Copy)]
+pub struct DocTokens<'a> {
+    dim: usize,
+    scales: &'a [f32],
+    values: &'a [u8],
+}
+
+impl DocTokens<'_> {
+    /// Token rows stored for the pair.
+    pub fn rows(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// MaxSim: the mean over the query's tokens of their best cosine with one of the pair's
+    /// tokens. Zero when either side has no tokens.
+    ///
+    /// The pair's rows are restored into one buffer that stays in cache, then meet the query's
+    /// in a matrix product, which `matrixmultiply` runs with the CPU's widest vector
+    /// instructions.
+    pub fn maxsim(&self, query: &QueryTokens) -> f32 {
+        if query.rows == 0 || self.scales.is_empty() || query.dim != self.dim {
+            return 0.0;
+        }
+        let query_rows = ArrayView2::from_shape((query.rows, self.dim), &query.values[..])
+            .expect("length is rows × dim");
+        let mut buffer = vec![0.0; self.scales.len() * self.dim];
+        for ((row, &scale), bytes) in buffer
+            .chunks_exact_mut(self.dim)
+            .zip(self.scales)
+            .zip(self.values.chunks_exact(self.dim))
+        {
+            dequantize(scale, bytes, row);
+        }
+        let rows = ArrayView2::from_shape((self.scales.len(), self.dim), &buffer)
+            .expect("length is rows × dim");
+        let best = rows
+            .dot(&query_rows.t())
+            .fold_axis(Axis(0), f32::NEG_INFINITY, |m, &x| m.max(x));
+        best.sum() / query.rows as f32
     }
 }
 

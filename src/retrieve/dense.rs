@@ -4,85 +4,20 @@
 //! Units finer than the answer matter twice: a question that asks about a detail buried in a
 //! long answer matches the sentence better than the whole answer, and the sentence that matched
 //! is what a hit shows as its excerpt.
+//!
+//! The arm ([`DenseRetriever`]) folds the nearest units into one score per pair, their best.
 
-use std::ops::Range;
 use std::path::Path;
 
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{Distance, Hnsw};
-use serde::{Deserialize, Serialize};
 
-use crate::analysis;
-use crate::corpus::Corpus;
-use crate::embedding::cosine;
+use crate::corpus::Unit;
+use crate::embed::cosine;
+use super::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
+use crate::corpus::UnitKind;
 use crate::error::{Error, IoContext, Result};
-
-/// What part of a Q&A pair a unit stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnitKind {
-    Question,
-    Answer,
-    Sentence,
-}
-
-/// A piece of a Q&A pair that gets its own embedding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unit {
-    /// Ordinal of the pair in the corpus.
-    pub doc: usize,
-    pub kind: UnitKind,
-    /// Byte range in the answer for sentences; the whole answer for `Answer`, empty for
-    /// `Question`.
-    pub span: Range<usize>,
-}
-
-impl Unit {
-    /// The unit's text, borrowed from the corpus.
-    pub fn text<'c>(&self, corpus: &'c Corpus) -> &'c str {
-        let pair = corpus.get(self.doc);
-        match self.kind {
-            UnitKind::Question => &pair.question,
-            UnitKind::Answer | UnitKind::Sentence => &pair.answer[self.span.clone()],
-        }
-    }
-}
-
-/// The units of a corpus, pair by pair: the question (when there is one), and the answer's
-/// sentences, or the answer whole when it is a single sentence.
-///
-/// Whole multi-sentence answers are not embedded as well: measured on the judged queries they
-/// add nothing over their sentences (nDCG@10 0.849 with them, 0.855 without, measured before
-/// the late-interaction reranker) and, being the longest inputs, cost three quarters of the
-/// embedding time.
-pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
-    let mut units = Vec::new();
-    for (doc, pair) in corpus.pairs().iter().enumerate() {
-        if !pair.question.is_empty() {
-            units.push(Unit {
-                doc,
-                kind: UnitKind::Question,
-                span: 0..0,
-            });
-        }
-        let sentences = analysis::sentences(&pair.answer);
-        if sentences.len() > 1 {
-            units.extend(sentences.into_iter().map(|span| Unit {
-                doc,
-                kind: UnitKind::Sentence,
-                span,
-            }));
-        } else {
-            units.push(Unit {
-                doc,
-                kind: UnitKind::Answer,
-                span: 0..pair.answer.len(),
-            });
-        }
-    }
-    units
-}
 
 /// Cosine distance for unit-length vectors, `1 - a·b`, clamped at 0 because rounding can push
 /// the dot product of a vector with itself past 1 (hnsw_rs's own `DistDot` asserts on that).
@@ -146,7 +81,7 @@ impl VectorIndex {
     /// Builds the graph over `vectors`, one per unit, in parallel.
     pub fn build(units: Vec<Unit>, vectors: Vec<Vec<f32>>) -> Result<VectorIndex> {
         if units.len() != vectors.len() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "{} units but {} vectors",
                 units.len(),
                 vectors.len()
@@ -273,6 +208,7 @@ impl VectorIndex {
     /// The `k` units nearest to `query` by brute force: the reference the graph is tested
     /// against.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
+        let k = k.min(self.units.len());
         let mut hits: Vec<UnitHit> = self
             .vectors
             .iter()
@@ -285,5 +221,70 @@ impl VectorIndex {
         hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         hits.truncate(k);
         hits
+    }
+}
+
+/// How the dense arm finds a query's nearest units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NeighbourSearch {
+    /// Through the HNSW graph: sublinear in the corpus.
+    #[default]
+    Graph,
+    /// By brute force over every unit: exact, linear in the corpus.
+    Exact,
+}
+
+/// The dense arm over a [`VectorIndex`]: the nearest units of the query's embedding, folded
+/// into one score per pair (its best unit's similarity).
+#[derive(Clone, Copy)]
+pub struct DenseRetriever<'i> {
+    pub index: &'i VectorIndex,
+    pub search: NeighbourSearch,
+}
+
+impl Retriever for DenseRetriever<'_> {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    /// Empty without the query's embedding.
+    fn retrieve(&self, query: &RetrievalQuery, depth: usize) -> Result<Retrieved> {
+        let Some(encoding) = query.encoding else {
+            return Ok(Retrieved::default());
+        };
+        let units = &self.index.units;
+        let docs = units.last().map_or(0, |u| u.doc + 1);
+        // Enough units that `depth` pairs are found even when each has several near the query.
+        let units_per_doc = units.len().div_ceil(docs.max(1));
+        let k = depth.saturating_mul(units_per_doc);
+        let unit_hits = match self.search {
+            NeighbourSearch::Graph => self.index.search(&encoding.vector, k),
+            NeighbourSearch::Exact => self.index.exact_search(&encoding.vector, k),
+        };
+        let mut by_doc: std::collections::HashMap<usize, PairHit> = Default::default();
+        for UnitHit { unit: id, similarity } in unit_hits {
+            let unit = &units[id];
+            let entry = by_doc.entry(unit.doc).or_insert(PairHit {
+                doc: unit.doc,
+                score: f32::NEG_INFINITY,
+                best_sentence: None,
+            });
+            entry.score = entry.score.max(similarity);
+            if unit.kind == UnitKind::Sentence
+                && entry
+                    .best_sentence
+                    .is_none_or(|(_, best)| similarity > best)
+            {
+                entry.best_sentence = Some((id, similarity));
+            }
+        }
+        let mut hits: Vec<PairHit> = by_doc.into_values().collect();
+        hits.sort_by(|a, b| best_first(&(a.doc, a.score), &(b.doc, b.score)));
+        hits.truncate(depth);
+        Ok(Retrieved {
+            hits,
+            coverage: 1.0,
+            terms: Vec::new(),
+        })
     }
 }

@@ -17,9 +17,13 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 
+mod units;
+
+pub use units::{units_of, Unit, UnitKind};
+
 /// The bundled corpus: generative-AI interview questions, from `corpus/genai-interview.jsonl`.
 /// Compiled in so that `antwort` answers from a bare binary, with no path to get wrong.
-pub const BUNDLED_JSONL: &str = include_str!("../corpus/genai-interview.jsonl");
+pub const BUNDLED_JSONL: &str = include_str!("../../corpus/genai-interview.jsonl");
 
 /// What `CorpusSource::Bundled` is called in messages and manifests.
 pub const BUNDLED_NAME: &str = "bundled:genai-interview";

@@ -1,0 +1,2 @@
+//! Temporary shim.
+pub use crate::topics::*;
