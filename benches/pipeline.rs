@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use antwort::corpus::units_of;
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embed::{Embedder, ModelFiles};
+use antwort::embed::{E5Encoder, Encoder, ModelFiles};
 use antwort::eval::{self, bundled, percentile};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
-use antwort::retrieve::dense;
 use criterion::Criterion;
 
 const COLD_RUNS: usize = 5;
@@ -83,7 +83,7 @@ fn cold_ask(index: &Path) -> (f64, f64) {
 }
 
 /// p50 of the rerank stage alone for 10, 20 and 30 candidates, from the pipeline's own timings.
-fn rerank_latency(searcher: &mut Searcher, queries: &[eval::Query]) -> Vec<(usize, f64)> {
+fn rerank_latency(searcher: &Searcher, queries: &[eval::Query]) -> Vec<(usize, f64)> {
     [10, 20, 30]
         .into_iter()
         .map(|depth| {
@@ -115,30 +115,22 @@ fn main() {
     let index_dir = IndexDir::new(dir.path().join("warm"));
 
     let started = Instant::now();
-    let mut embedder = Embedder::load(&models, 2).unwrap();
+    let embedder = E5Encoder::load(&models, 2).unwrap();
     let model_load = started.elapsed();
 
     let started = Instant::now();
     index_dir
-        .build(
-            &corpus,
-            &CorpusSource::Bundled,
-            &models,
-            &mut embedder,
-            &indicatif::ProgressBar::hidden(),
-        )
+        .build(&corpus, &CorpusSource::Bundled, &embedder, &())
         .unwrap();
     let build = started.elapsed();
 
-    let units = vector::units_of(&corpus);
+    let units = units_of(&corpus);
     let texts: Vec<&str> = units.iter().map(|u| u.text(&corpus)).collect();
     let started = Instant::now();
-    embedder
-        .embed_passages(&texts, &indicatif::ProgressBar::hidden())
-        .unwrap();
+    embedder.encode_all(&texts).unwrap();
     let throughput = texts.len() as f64 / started.elapsed().as_secs_f64();
 
-    let mut searcher = Searcher::new(index_dir.open().unwrap(), Some(embedder));
+    let searcher = Searcher::new(index_dir.open().unwrap(), Some(Box::new(embedder)));
     let queries = eval::parse_queries("dev".as_ref(), bundled::DEV_QUERIES).unwrap();
     let mut embed_times = Vec::new();
     let mut rows = Vec::new();
@@ -192,7 +184,7 @@ fn main() {
             p50 / embed_p50
         );
     }
-    for (depth, p50) in rerank_latency(&mut searcher, &queries) {
+    for (depth, p50) in rerank_latency(&searcher, &queries) {
         println!("| built-in rerank of {depth} candidates, p50 | {p50:.3} ms |");
     }
     // A cross-encoder is not bundled: measured when ANTWORT_RERANKER names one.
@@ -200,11 +192,11 @@ fn main() {
         let cross_encoder =
             antwort::rerank::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
         // A searcher of its own, so that criterion below measures the built-in default.
-        let embedder = Embedder::load(&models, 2).unwrap();
-        let mut crossed = Searcher::new(index_dir.open().unwrap(), Some(embedder))
+        let embedder = E5Encoder::load(&models, 2).unwrap();
+        let crossed = Searcher::new(index_dir.open().unwrap(), Some(Box::new(embedder)))
             .with_reranker(Box::new(cross_encoder));
         let few: Vec<eval::Query> = queries.iter().take(8).cloned().collect();
-        for (depth, p50) in rerank_latency(&mut crossed, &few) {
+        for (depth, p50) in rerank_latency(&crossed, &few) {
             println!("| cross-encoder rerank of {depth} candidates, p50 | {p50:.0} ms |");
         }
     }
@@ -213,7 +205,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args().sample_size(30);
     let query = "Wie funktionieren Diffusionsmodelle?";
     criterion.bench_function("embed query", |b| {
-        b.iter(|| searcher.embedder().unwrap().embed_query(query).unwrap())
+        b.iter(|| searcher.encoder().unwrap().embed_query(query).unwrap())
     });
     for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::Rerank] {
         let options = SearchOptions::new(mode, 10, DEFAULT_FUSION);

@@ -21,10 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::corpus::units_of;
 use crate::corpus::{Corpus, CorpusSource, QaPair};
 use crate::embed::{Encoder, Progress};
 use crate::error::{Error, IoContext, Result};
-use crate::corpus::units_of;
 use crate::rerank::late_interaction::{TokenIndex, TokenIndexBuilder};
 use crate::retrieve::dense::VectorIndex;
 use crate::retrieve::lexical::LexicalIndex;
@@ -262,8 +262,7 @@ impl IndexDir {
             .prefix(BUILD_PREFIX)
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
-        let manifest =
-            write_generation(staging.path(), corpus, source, encoder, progress)?;
+        let manifest = write_generation(staging.path(), corpus, source, encoder, progress)?;
 
         let name = format!("gen-{}", unique_stamp());
         let generation = self.root.join(&name);
@@ -379,11 +378,7 @@ fn write_generation(
 }
 
 /// See [`Calibration`].
-fn calibrate(
-    corpus: &Corpus,
-    vectors: &VectorIndex,
-    encoder: &dyn Encoder,
-) -> Result<Calibration> {
+fn calibrate(corpus: &Corpus, vectors: &VectorIndex, encoder: &dyn Encoder) -> Result<Calibration> {
     let step = corpus.len().div_ceil(CALIBRATION_SAMPLE).max(1);
     let sample: Vec<usize> = (0..corpus.len())
         .step_by(step)

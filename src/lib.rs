@@ -27,6 +27,6 @@ pub mod retrieve;
 pub mod search;
 pub mod similarity;
 pub mod text;
-mod topics;
+pub mod topics;
 
 pub use error::{Error, Result};

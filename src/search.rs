@@ -413,10 +413,10 @@ impl Searcher {
             .first()
             .map(|h: &PairHit| h.score)
             .map(|best_similarity| Confidence {
-                    confident: best_similarity >= calibration.weak_below,
-                    best_similarity,
-                    weak_below: calibration.weak_below,
-                });
+                confident: best_similarity >= calibration.weak_below,
+                best_similarity,
+                weak_below: calibration.weak_below,
+            });
         Ok(Answers {
             hits,
             terms: lexical.terms,

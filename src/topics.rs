@@ -18,12 +18,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
-use crate::text;
 use crate::corpus::QaPair;
+use crate::corpus::UnitKind;
 use crate::embed::{centre, dot, normalize};
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
-use crate::corpus::UnitKind;
+use crate::text;
 
 /// Share of the question in the dense half of a pair vector; the answer's sentences, averaged,
 /// carry the rest.

@@ -14,9 +14,9 @@ use common::bundled;
 /// token states (no model) the fused order stands.
 #[test]
 fn late_interaction_reranker_scores_the_pairs_own_tokens() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let query = "Wie verhindert man, dass der Generator immer dieselben Bilder erzeugt?";
-    let embedder = searcher.embedder().unwrap();
+    let embedder = searcher.encoder().unwrap();
     let encoded = embedder.encode_query(query).unwrap();
     let index_corpus = searcher.corpus().clone();
     let collapse = index_corpus.position("gan-mode-collapse").unwrap();
@@ -29,11 +29,7 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
         .filter(|u| u.doc == collapse)
         .map(|u| u.text(&index_corpus))
         .collect();
-    let fresh = searcher
-        .embedder()
-        .unwrap()
-        .encode_passages(&unit_texts, &indicatif::ProgressBar::hidden())
-        .unwrap();
+    let fresh = searcher.encoder().unwrap().encode_all(&unit_texts).unwrap();
     let mean = searcher.index().tokens.mean().to_vec();
     let centred = |row: &[f32]| -> Vec<f32> {
         let v: Vec<f32> = row.iter().zip(&mean).map(|(x, m)| x - m).collect();
@@ -54,22 +50,20 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
         / encoded.token_rows().count() as f32;
 
     let index = searcher.index();
-    let candidates = [
-        Candidate {
-            doc: lora,
-            fused_score: 0.9,
-        },
-        Candidate {
-            doc: collapse,
-            fused_score: 0.1,
-        },
-    ];
+    let candidate = |doc: usize, fused_score: f32| Candidate {
+        doc,
+        fused_score,
+        pair: index.corpus.get(doc),
+        tokens: index.tokens.doc(doc),
+    };
+    let candidates = [candidate(lora, 0.9), candidate(collapse, 0.1)];
+    let query_tokens = index.tokens.query(&encoded.tokens);
     let with_tokens = RerankQuery {
         text: query,
-        tokens: Some(&encoded.tokens),
+        tokens: Some(&query_tokens),
     };
     let scores = LateInteractionReranker
-        .score(&with_tokens, &candidates, index)
+        .score(&with_tokens, &candidates)
         .unwrap();
     assert!(
         scores[1] > scores[0],
@@ -82,14 +76,14 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
         tokens: None,
     };
     let scores = LateInteractionReranker
-        .score(&without_model, &candidates, index)
+        .score(&without_model, &candidates)
         .unwrap();
     assert_eq!(scores, [0.9, 0.1]);
 }
 
 #[test]
 fn excerpts_and_highlights_are_real_offsets() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let options = SearchOptions::new(Mode::Rerank, 5, DEFAULT_FUSION);
     for query in [
         "Wasserstein-Distanz GAN",
@@ -121,9 +115,9 @@ fn excerpts_and_highlights_are_real_offsets() {
 /// Out-of-domain questions are flagged; in-domain ones are not.
 #[test]
 fn questions_the_corpus_cannot_answer_are_flagged() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
-    let mut confident = |query: &str| {
+    let confident = |query: &str| {
         let answers = searcher.search(query, &options).unwrap();
         assert_eq!(answers.hits.len(), 3, "weak results are still shown");
         answers.confidence.unwrap().confident
@@ -147,7 +141,7 @@ fn questions_the_corpus_cannot_answer_are_flagged() {
 /// Over the whole judged set: most out-of-domain queries flagged, most in-domain ones not.
 #[test]
 fn flagging_rates_on_the_judged_queries() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
     let mut queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
     queries.extend(eval::parse_queries("heldout".as_ref(), judged::HELDOUT_QUERIES).unwrap());
@@ -182,7 +176,7 @@ fn flagging_rates_on_the_judged_queries() {
 /// depth never reshuffles the tail.
 #[test]
 fn answers_below_the_rerank_depth_keep_their_fused_order() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let mut options = SearchOptions::new(Mode::Rerank, 30, DEFAULT_FUSION);
     options.rerank_depth = 5;
     options.related_weight = 0.0;
@@ -224,9 +218,9 @@ fn answers_below_the_rerank_depth_keep_their_fused_order() {
 /// while the best stays first and the scores stay sorted.
 #[test]
 fn answers_related_to_the_best_are_lifted() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let query = "Mein Generator erzeugt immer wieder fast dieselben Bilder, was hilft dagegen?";
-    let ids = |searcher: &mut antwort::search::Searcher, weight: f32| {
+    let ids = |searcher: &antwort::search::Searcher, weight: f32| {
         let mut options = SearchOptions::new(Mode::Rerank, 36, DEFAULT_FUSION);
         options.related_weight = weight;
         let hits = searcher.search(query, &options).unwrap().hits;
@@ -235,8 +229,8 @@ fn answers_related_to_the_best_are_lifted() {
             .map(|h| searcher.corpus().get(h.doc).id.clone())
             .collect::<Vec<_>>()
     };
-    let plain = ids(&mut searcher, 0.0);
-    let lifted = ids(&mut searcher, antwort::rerank::DEFAULT_RELATED_WEIGHT);
+    let plain = ids(searcher, 0.0);
+    let lifted = ids(searcher, antwort::rerank::DEFAULT_RELATED_WEIGHT);
     assert_eq!(plain[0], lifted[0], "the best stays first");
     let rank = |ids: &[String], id: &str| ids.iter().position(|i| i == id).unwrap();
     // The answer itself (mode collapse) comes up into the top 3, and the other GAN answer

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use antwort::corpus::{Corpus, CorpusSource, QaPair};
-use antwort::rerank::cross_encoder::{CrossEncoder, RERANKER_FILES};
-use antwort::embed::Embedder;
+use antwort::embed::E5Encoder;
 use antwort::index::{Index, IndexDir};
+use antwort::rerank::cross_encoder::{CrossEncoder, RERANKER_FILES};
 use antwort::rerank::{Candidate, RerankQuery, Reranker};
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 use antwort::Error;
@@ -176,7 +176,7 @@ fn long_answers_are_truncated() {
     let long = "Der Diskriminator lernt schneller als der Generator. ".repeat(400);
     assert!(long.len() > 20_000);
     let longer = format!("{long}{}", "Ganz andere Wörter am Ende. ".repeat(500));
-    let mut encoder = encoder();
+    let encoder = encoder();
     let scores = encoder
         .scores(QUERY, &["Kurz.", long.as_str(), longer.as_str()])
         .unwrap();
@@ -269,15 +269,17 @@ fn the_reranker_trait_scores_question_and_answer() {
         .map(|doc| Candidate {
             doc,
             fused_score: 1.0 / (doc as f32 + 1.0),
+            pair: index.corpus.get(doc),
+            tokens: index.tokens.doc(doc),
         })
         .collect();
     let query = RerankQuery {
         text: QUERY,
         tokens: None,
     };
-    let mut encoder = encoder();
+    let encoder = encoder();
     assert_eq!(encoder.name(), "cross-encoder");
-    let scores = encoder.score(&query, &candidates, &index).unwrap();
+    let scores = encoder.score(&query, &candidates).unwrap();
 
     let texts: Vec<String> = candidates
         .iter()
@@ -289,19 +291,21 @@ fn the_reranker_trait_scores_question_and_answer() {
     // In a search, the cross-encoder reads the query as the embedding model does: typed
     // without umlauts, it scores exactly as with them.
     let cross_encoder = CrossEncoder::load(test_reranker(), &common::models(), 2).unwrap();
-    let mut searcher = Searcher::new(index, Some(embedder)).with_reranker(Box::new(cross_encoder));
+    drop(candidates);
+    let searcher =
+        Searcher::new(index, Some(Box::new(embedder))).with_reranker(Box::new(cross_encoder));
     let options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
-    let scores = |searcher: &mut Searcher, query: &str| -> Vec<(usize, f32)> {
+    let scores = |searcher: &Searcher, query: &str| -> Vec<(usize, f32)> {
         let answers = searcher.search(query, &options).unwrap();
         answers.hits.iter().map(|h| (h.doc, h.score)).collect()
     };
     assert_eq!(
         scores(
-            &mut searcher,
+            &searcher,
             "Wie trainiert man guenstig, ohne alle Gewichte zu aendern?"
         ),
         scores(
-            &mut searcher,
+            &searcher,
             "Wie trainiert man günstig, ohne alle Gewichte zu ändern?"
         ),
     );
@@ -309,7 +313,7 @@ fn the_reranker_trait_scores_question_and_answer() {
 
 /// `pairs` indexed with the real embedding model into a temporary directory, kept alive by
 /// the returned handle.
-fn indexed(pairs: &[QaPair]) -> (tempfile::TempDir, Index, Embedder) {
+fn indexed(pairs: &[QaPair]) -> (tempfile::TempDir, Index, E5Encoder) {
     let dir = tempfile::tempdir().unwrap();
     let corpus_file = dir.path().join("corpus.jsonl");
     let jsonl: Vec<String> = pairs
@@ -319,13 +323,9 @@ fn indexed(pairs: &[QaPair]) -> (tempfile::TempDir, Index, Embedder) {
     std::fs::write(&corpus_file, jsonl.join("\n")).unwrap();
     let source = CorpusSource::File(corpus_file);
     let corpus = Corpus::load(&source).unwrap();
-    let models = common::models();
-    let mut embedder = Embedder::load(&models, 2).unwrap();
+    let embedder = common::encoder();
     let index_dir = IndexDir::new(dir.path().join("index"));
-    let progress = indicatif::ProgressBar::hidden();
-    index_dir
-        .build(&corpus, &source, &models, &mut embedder, &progress)
-        .unwrap();
+    index_dir.build(&corpus, &source, &embedder, &()).unwrap();
     let index = index_dir.open().unwrap();
     (dir, index, embedder)
 }

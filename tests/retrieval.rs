@@ -7,7 +7,7 @@ use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 use common::{bundled, top_ids};
 
 fn assert_in_top(query: &str, mode: Mode, k: usize, expected: &str) {
-    let ids = top_ids(&mut bundled(), query, mode, k);
+    let ids = top_ids(bundled(), query, mode, k);
     assert!(
         ids.iter().any(|id| id == expected),
         "{query:?} ({mode:?}): expected {expected} in the top {k}, got {ids:?}"
@@ -60,7 +60,7 @@ fn english_questions_find_german_answers() {
 
 #[test]
 fn a_rare_term_is_found_first_by_bm25() {
-    let ids = top_ids(&mut bundled(), "Wasserstein", Mode::Bm25, 3);
+    let ids = top_ids(bundled(), "Wasserstein", Mode::Bm25, 3);
     assert_eq!(
         ids.first().map(String::as_str),
         Some("gan-training-stability"),
@@ -83,14 +83,9 @@ fn bm25_finds_misspelled_words_through_their_grams() {
 
 #[test]
 fn umlaut_spellings_retrieve_the_same() {
-    let mut searcher = bundled();
-    let with = top_ids(&mut searcher, "Größe Übersetzung Schlüssel", Mode::Bm25, 5);
-    let without = top_ids(
-        &mut searcher,
-        "Groesse Uebersetzung Schluessel",
-        Mode::Bm25,
-        5,
-    );
+    let searcher = bundled();
+    let with = top_ids(searcher, "Größe Übersetzung Schlüssel", Mode::Bm25, 5);
+    let without = top_ids(searcher, "Groesse Uebersetzung Schluessel", Mode::Bm25, 5);
     assert!(!with.is_empty());
     assert_eq!(with, without);
 }
@@ -99,8 +94,8 @@ fn umlaut_spellings_retrieve_the_same() {
 /// typed without them lost, where the model's vocabulary is sure which "ue" is an "ü".
 #[test]
 fn umlauts_typed_as_digraphs_reach_the_model_restored() {
-    let mut searcher = bundled();
-    let embedder = searcher.embedder().unwrap();
+    let searcher = bundled();
+    let embedder = searcher.encoder().unwrap();
     assert_eq!(
         embedder.respelled(
             "Wie kann ich ein Modell guenstig anpassen, ohne saemtliche Gewichte zu aendern?"
@@ -129,14 +124,14 @@ fn umlauts_typed_as_digraphs_reach_the_model_restored() {
     let typed = "Wie kann ich ein riesiges Sprachmodell guenstig an unsere Firma anpassen, ohne saemtliche Gewichte neu zu trainieren?";
     let proper = "Wie kann ich ein riesiges Sprachmodell günstig an unsere Firma anpassen, ohne sämtliche Gewichte neu zu trainieren?";
     assert_eq!(
-        top_ids(&mut searcher, typed, Mode::Rerank, 5),
-        top_ids(&mut searcher, proper, Mode::Rerank, 5)
+        top_ids(searcher, typed, Mode::Rerank, 5),
+        top_ids(searcher, proper, Mode::Rerank, 5)
     );
 }
 
 #[test]
 fn query_syntax_characters_are_plain_text() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     for query in [
         "\"LoRA",
         "title:LoRA",
@@ -157,15 +152,12 @@ fn query_syntax_characters_are_plain_text() {
             );
         }
     }
-    assert_eq!(
-        top_ids(&mut searcher, "title:LoRA^2", Mode::Bm25, 1),
-        ["lora"]
-    );
+    assert_eq!(top_ids(searcher, "title:LoRA^2", Mode::Bm25, 1), ["lora"]);
 }
 
 #[test]
 fn excerpts_are_sentences_of_the_answer() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let options = SearchOptions::new(Mode::Hybrid, 5, DEFAULT_FUSION);
     let answers = searcher
         .search("Wasserstein-Distanz als Verlustfunktion", &options)
@@ -180,11 +172,11 @@ fn excerpts_are_sentences_of_the_answer() {
 /// The graph must find what brute force finds on the bundled corpus, for every judged query.
 #[test]
 fn hnsw_top10_equals_exact_search() {
-    let mut searcher = bundled();
+    let searcher = bundled();
     let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
     for query in &queries {
         let vector = searcher
-            .embedder()
+            .encoder()
             .unwrap()
             .embed_query(&query.text)
             .unwrap();
@@ -218,7 +210,7 @@ fn default_pipeline_holds_its_baseline() {
             options: SearchOptions::new(Mode::Dense, 36, DEFAULT_FUSION),
         },
     ];
-    let reports = eval::run_configs(&mut bundled(), &configs, &queries, &qrels).unwrap();
+    let reports = eval::run_configs(bundled(), &configs, &queries, &qrels).unwrap();
     let (default, dense) = (&reports[0].evaluation.mean, &reports[1].evaluation.mean);
     for (name, value) in [("nDCG@10", default.ndcg10), ("RR@10", default.rr10)] {
         let floor = baseline["dev"][name].as_f64().unwrap() - tolerance;

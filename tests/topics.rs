@@ -122,8 +122,8 @@ fn related_excludes_itself_and_comes_best_first() {
 fn related_to_a_text_finds_its_topic() {
     let text = "Wie verhindert man, dass der Generator eines GAN immer dieselben Bilder erzeugt?";
     let vector = {
-        let mut searcher = common::bundled();
-        let embedder = searcher.embedder().expect("the fixture has an embedder");
+        let searcher = common::bundled();
+        let embedder = searcher.encoder().expect("the fixture has an embedder");
         embedder
             .embed_passages(&[text], &indicatif::ProgressBar::hidden())
             .unwrap()

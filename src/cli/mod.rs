@@ -403,7 +403,8 @@ pub fn open_searcher_in(
     }
     match (&cli.reranker, mode, &models) {
         (Some(dir), Mode::Rerank, Some(models)) => {
-            let cross_encoder = antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
+            let cross_encoder =
+                antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
             Ok(searcher.with_reranker(Box::new(cross_encoder)))
         }
         _ => Ok(searcher),

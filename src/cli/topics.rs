@@ -5,8 +5,8 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::{open_searcher, Cli, RelatedArgs, TopicsArgs};
-use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 use antwort::explore::{draw_map, Related};
+use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 
 pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
     if args.top_k == 0 {

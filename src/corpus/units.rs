@@ -74,4 +74,3 @@ pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
     }
     units
 }
-

@@ -14,9 +14,9 @@ use fastembed::{
 };
 use serde::Deserialize;
 
-use crate::text;
 use super::{unit_length, Encoder, Encoding, Progress};
 use crate::error::{Error, Result};
+use crate::text;
 
 /// Environment variable naming the model directory.
 pub const MODEL_DIR_ENV: &str = "ANTWORT_MODEL_DIR";
@@ -135,7 +135,7 @@ fn fetch_hint(root: &Path) -> String {
 }
 
 /// ONNX Runtime allows one environment per process; every embedder shares it.
-pub(crate) fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
+pub fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
     static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> =
         OnceLock::new();
     let library = files.root.join(ORT_LIBRARY);
@@ -452,4 +452,3 @@ fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenize
         .map_err(|e| damaged("tokenizer.json", &e))?;
     Ok(tokenizer)
 }
-

@@ -50,11 +50,9 @@ impl HashingEncoder {
         let chars: Vec<char> = format!(" {word} ").chars().collect();
         let mut state = vec![0.0f32; self.dim];
         for gram in chars.windows(3) {
-            let mut seed = gram
-                .iter()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
-                    (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
-                });
+            let mut seed = gram.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+                (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+            });
             for x in &mut state {
                 *x += (splitmix(&mut seed) >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
             }
@@ -119,13 +117,20 @@ mod tests {
     #[test]
     fn one_unit_row_per_word_and_the_same_every_time() {
         let encoder = HashingEncoder::new(32);
-        let e = encoder.encode_query("Was ist LoRA? Größere Modelle!").unwrap();
+        let e = encoder
+            .encode_query("Was ist LoRA? Größere Modelle!")
+            .unwrap();
         assert_eq!(e.dim(), 32);
         assert_eq!(e.token_rows().count(), 5);
         for row in e.token_rows() {
             assert!((cosine(row, row) - 1.0).abs() < 1e-5);
         }
-        assert_eq!(e, encoder.encode_all(&["Was ist LoRA? Größere Modelle!"]).unwrap()[0]);
+        assert_eq!(
+            e,
+            encoder
+                .encode_all(&["Was ist LoRA? Größere Modelle!"])
+                .unwrap()[0]
+        );
         assert_eq!(encoder.encode_query("").unwrap().token_rows().count(), 0);
     }
 }

@@ -13,9 +13,9 @@ use crate::error::Result;
 mod e5;
 mod hashing;
 
-pub use e5::{E5Encoder, ModelFiles, FETCH_COMMAND, MAX_TOKENS, MODEL_DIR_ENV, MODEL_SUBDIR};
-pub(crate) use e5::ort_environment;
+pub use e5::ort_environment;
 pub use e5::ORT_LIBRARY;
+pub use e5::{E5Encoder, ModelFiles, FETCH_COMMAND, MAX_TOKENS, MODEL_DIR_ENV, MODEL_SUBDIR};
 pub use hashing::HashingEncoder;
 
 /// A text as the model saw it.
@@ -163,6 +163,8 @@ mod tests {
         let mean = [0.9, 0.1, 0.0];
         let mut a = [0.95, 0.3, 0.0];
         let mut b = [0.95, -0.1, 0.0];
+        normalize(&mut a);
+        normalize(&mut b);
         assert!(cosine(&a, &b) > 0.9);
         centre(&mut a, &mean);
         centre(&mut b, &mean);

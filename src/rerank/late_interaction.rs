@@ -188,7 +188,9 @@ impl TokenIndex {
     /// MaxSim of `query_tokens` (see [`TokenIndex::query`]) against each pair of `docs`.
     pub fn maxsim(&self, query_tokens: &[f32], docs: &[usize]) -> Vec<f32> {
         let query = self.query(query_tokens);
-        docs.iter().map(|&doc| self.doc(doc).maxsim(&query)).collect()
+        docs.iter()
+            .map(|&doc| self.doc(doc).maxsim(&query))
+            .collect()
     }
 
     /// Writes the index to `path`: a header, the mean, then offsets, scales and bytes,

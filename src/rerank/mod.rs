@@ -88,4 +88,3 @@ impl Reranker for LateInteractionReranker {
         Ok(candidates.iter().map(|c| c.tokens.maxsim(tokens)).collect())
     }
 }
-

@@ -13,10 +13,10 @@ use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{Distance, Hnsw};
 
-use crate::corpus::Unit;
-use crate::embed::cosine;
 use super::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
+use crate::corpus::Unit;
 use crate::corpus::UnitKind;
+use crate::embed::cosine;
 use crate::error::{Error, IoContext, Result};
 
 /// Cosine distance for unit-length vectors, `1 - a·b`, clamped at 0 because rounding can push
@@ -262,7 +262,11 @@ impl Retriever for DenseRetriever<'_> {
             NeighbourSearch::Exact => self.index.exact_search(&encoding.vector, k),
         };
         let mut by_doc: std::collections::HashMap<usize, PairHit> = Default::default();
-        for UnitHit { unit: id, similarity } in unit_hits {
+        for UnitHit {
+            unit: id,
+            similarity,
+        } in unit_hits
+        {
             let unit = &units[id];
             let entry = by_doc.entry(unit.doc).or_insert(PairHit {
                 doc: unit.doc,

@@ -23,10 +23,10 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use crate::text::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
-use crate::corpus::Corpus;
 use super::{PairHit, RetrievalQuery, Retrieved, Retriever};
+use crate::corpus::Corpus;
 use crate::error::{Error, Result};
+use crate::text::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
 
 /// How much more a term in the question counts than the same term in the answer.
 pub const QUESTION_BOOST: f32 = 2.0;

@@ -1,53 +1,58 @@
 //! Shared fixture: the bundled corpus indexed once per test binary with the real model, into a
 //! temporary directory, then opened from disk as `antwort ask` opens it.
+//!
+//! These tests need the model files: run `scripts/fetch-models` first (`scripts/test` does).
 
 #![allow(dead_code)]
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embed::{Embedder, ModelFiles};
+use antwort::embed::{E5Encoder, ModelFiles};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
+/// The model files, or a panic that says how to get them.
 pub fn models() -> ModelFiles {
-    ModelFiles::locate(None).expect("the models are missing: run scripts/fetch-models")
+    ModelFiles::locate(None).unwrap_or_else(|e| {
+        panic!("this test runs the real model, which is missing: {e}\n(run scripts/fetch-models)")
+    })
+}
+
+/// The real encoder.
+pub fn encoder() -> E5Encoder {
+    E5Encoder::load(&models(), 2).unwrap()
 }
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    searcher: Mutex<Searcher>,
+    searcher: Searcher,
 }
 
-/// A searcher over the bundled corpus, built with the real model and loaded back from disk.
-pub fn bundled() -> MutexGuard<'static, Searcher> {
+/// A searcher over the bundled corpus, built with the real model and loaded back from disk;
+/// shared by every test of the binary, from any thread.
+pub fn bundled() -> &'static Searcher {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    let fixture = FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let models = models();
-        let mut embedder = Embedder::load(&models, 2).unwrap();
-        let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
-        let index_dir = IndexDir::new(dir.path());
-        index_dir
-            .build(
-                &corpus,
-                &CorpusSource::Bundled,
-                &models,
-                &mut embedder,
-                &indicatif::ProgressBar::hidden(),
-            )
-            .unwrap();
-        let index = index_dir.open().unwrap();
-        Fixture {
-            _dir: dir,
-            searcher: Mutex::new(Searcher::new(index, Some(embedder))),
-        }
-    });
-    fixture.searcher.lock().unwrap_or_else(|e| e.into_inner())
+    &FIXTURE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let encoder = encoder();
+            let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
+            let index_dir = IndexDir::new(dir.path());
+            index_dir
+                .build(&corpus, &CorpusSource::Bundled, &encoder, &())
+                .unwrap();
+            let index = index_dir.open().unwrap();
+            Fixture {
+                _dir: dir,
+                searcher: Searcher::new(index, Some(Box::new(encoder))),
+            }
+        })
+        .searcher
 }
 
 /// Ids of the top `k` answers for `query` in `mode` with the default fusion.
-pub fn top_ids(searcher: &mut Searcher, query: &str, mode: Mode, k: usize) -> Vec<String> {
+pub fn top_ids(searcher: &Searcher, query: &str, mode: Mode, k: usize) -> Vec<String> {
     let options = SearchOptions::new(mode, k, DEFAULT_FUSION);
     let answers = searcher.search(query, &options).unwrap();
     answers
