@@ -529,3 +529,164 @@ impl Searcher {
         best.map_or(0..answer.len(), |(_, span)| span)
     }
 }
+
+/// A searcher is shared across threads as it is.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Searcher>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::{CorpusSource, QaPair};
+    use crate::embed::HashingEncoder;
+    use crate::index::IndexDir;
+
+    fn pair(id: &str, question: &str, answer: &str) -> QaPair {
+        QaPair {
+            id: id.into(),
+            section: String::new(),
+            question: question.into(),
+            answer: answer.into(),
+        }
+    }
+
+    /// A small corpus indexed for real (tantivy, the HNSW graph, token states) with the
+    /// hashing encoder, in a temporary directory.
+    fn searcher() -> (tempfile::TempDir, Searcher) {
+        let pairs = vec![
+            pair(
+                "lora",
+                "Was ist LoRA?",
+                "Low-Rank-Adaptation friert die Gewichte ein. Nur kleine Adapter werden trainiert.",
+            ),
+            pair(
+                "rag",
+                "Was ist Retrieval-Augmented Generation?",
+                "RAG holt passende Dokumente. Das Modell antwortet mit diesen Belegen.",
+            ),
+            pair(
+                "gan",
+                "Wie funktioniert ein GAN?",
+                "Ein Generator fälscht Bilder. Ein Diskriminator entlarvt die Fälschung.",
+            ),
+            pair(
+                "diffusion",
+                "Wie funktionieren Diffusionsmodelle?",
+                "Diffusionsmodelle entfernen schrittweise Rauschen aus einem Bild.",
+            ),
+        ];
+        let corpus = Corpus::from_pairs(pairs).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = IndexDir::new(dir.path());
+        let encoder = HashingEncoder::new(48);
+        index_dir
+            .build(&corpus, &CorpusSource::Bundled, &encoder, &())
+            .unwrap();
+        let searcher = Searcher::new(index_dir.open().unwrap(), Some(Box::new(encoder)));
+        (dir, searcher)
+    }
+
+    fn ids(searcher: &Searcher, answers: &Answers) -> Vec<String> {
+        answers
+            .hits
+            .iter()
+            .map(|h| searcher.corpus().get(h.doc).id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn every_mode_finds_the_pair_that_shares_the_words() {
+        let (_dir, searcher) = searcher();
+        for mode in Mode::ALL {
+            let options = SearchOptions::new(mode, 4, DEFAULT_FUSION);
+            let answers = searcher.search("Diskriminator entlarvt", &options).unwrap();
+            assert_eq!(ids(&searcher, &answers)[0], "gan", "{mode:?}");
+            assert!(
+                answers.hits.windows(2).all(|w| w[0].score >= w[1].score),
+                "{mode:?}: scores out of order"
+            );
+            let gan = &answers.hits[0];
+            let answer = &searcher.corpus().get(gan.doc).answer;
+            let excerpt = &answer[gan.excerpt.clone()];
+            assert!(excerpt.contains("Diskriminator"), "{mode:?}: {excerpt:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_beyond_the_corpus_mean_all_of_it() {
+        let (_dir, searcher) = searcher();
+        for huge in [100, 100_000_000, usize::MAX / 2, usize::MAX] {
+            let mut options = SearchOptions::new(Mode::Rerank, huge, DEFAULT_FUSION);
+            options.depth = huge;
+            options.rerank_depth = huge;
+            let answers = searcher.search("Was ist LoRA?", &options).unwrap();
+            assert_eq!(answers.hits.len(), 4, "top_k {huge}");
+            assert_eq!(ids(&searcher, &answers)[0], "lora");
+        }
+    }
+
+    #[test]
+    fn threads_sharing_one_searcher_get_what_one_thread_gets() {
+        let (_dir, searcher) = searcher();
+        let queries = [
+            "Was ist LoRA?",
+            "Rauschen im Bild",
+            "Dokumente als Belege",
+            "Generator",
+        ];
+        let options = SearchOptions::new(Mode::Rerank, 4, DEFAULT_FUSION);
+        let alone: Vec<Vec<Hit>> = queries
+            .iter()
+            .map(|q| searcher.search(q, &options).unwrap().hits)
+            .collect();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|offset| {
+                    let searcher = &searcher;
+                    scope.spawn(move || {
+                        (0..20)
+                            .map(|i| {
+                                let q = (i + offset) % queries.len();
+                                (q, searcher.search(queries[q], &options).unwrap().hits)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for worker in workers {
+                for (q, hits) in worker.join().unwrap() {
+                    assert_eq!(hits, alone[q], "query {:?}", queries[q]);
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_mode_that_needs_the_model_says_so_without_one() {
+        let (_dir, searcher) = searcher();
+        let index = IndexDir::new(_dir.path()).open().unwrap();
+        drop(searcher);
+        let bm25_only = Searcher::new(index, None);
+        let options = SearchOptions::new(Mode::Bm25, 3, DEFAULT_FUSION);
+        let answers = bm25_only.search("LoRA", &options).unwrap();
+        assert_eq!(
+            ids(&bm25_only, &answers),
+            ["lora"],
+            "only the pair with the word"
+        );
+        let options = SearchOptions::new(Mode::Dense, 3, DEFAULT_FUSION);
+        let error = bm25_only.search("LoRA", &options).unwrap_err().to_string();
+        assert!(error.contains("needs the embedding model"), "{error}");
+    }
+
+    #[test]
+    fn modes_parse_by_name() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.name().parse::<Mode>().unwrap(), mode);
+        }
+        let error = "fast".parse::<Mode>().unwrap_err().to_string();
+        assert!(error.contains("bm25, dense, hybrid, rerank"), "{error}");
+    }
+}
