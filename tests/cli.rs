@@ -404,6 +404,12 @@ fn eval_runs_a_beir_directory_in_one_flag() {
         .expect("the default pipeline is reported");
     let rr = default["evaluation"]["mean"]["RR@10"].as_f64().unwrap();
     assert!(rr > 0.99, "each query has one obvious answer: RR@10 {rr}");
+    // BEIR ids (q1, q2, ...) carry no query kind: no column per query.
+    assert_eq!(default["ndcg10_by_kind"], serde_json::json!({}));
+    let out = antwort(&unused_index, &["eval", "--beir", beir_arg]);
+    let table = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!table.contains("nDCG@10 q"), "{table}");
 
     // The sweep over the same data: the default, the best settings, and the warning that three
     // queries cannot tell settings apart.
@@ -486,4 +492,29 @@ fn out_of_range_weights_are_a_clear_error() {
         &["--related-weight must be 0 or more"],
     );
     assert_clear_error(&ask("--alpha=2"), &["--alpha must be between 0 and 1"]);
+}
+
+/// Sizes beyond the corpus mean all of it: `-k`, `--depth` and `--rerank-depth` as large as a
+/// `usize` answer with every pair, in every mode, without a panic or a huge allocation.
+#[test]
+fn huge_sizes_answer_with_the_whole_corpus() {
+    let (_dir, index) = indexed_small_corpus();
+    let huge = usize::MAX.to_string();
+    for mode in ["bm25", "dense", "hybrid", "rerank"] {
+        for args in [
+            vec!["-k", "99999999999"],
+            vec!["-k", "4611686018427387904"],
+            vec!["-k", &huge, "--depth", &huge, "--rerank-depth", &huge],
+        ] {
+            let mut all = vec!["ask", "Wasser", "--mode", mode, "--json"];
+            all.extend(&args);
+            let out = antwort(&index, &all);
+            assert!(out.status.success(), "{mode} {args:?}: {}", stderr(&out));
+            assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+            let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            let hits = report["results"].as_array().unwrap().len();
+            let expected = if mode == "bm25" { 2 } else { 3 };
+            assert_eq!(hits, expected, "{mode} {args:?}");
+        }
+    }
 }

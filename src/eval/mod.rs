@@ -272,6 +272,15 @@ impl Evaluation {
 mod tests {
     use super::*;
 
+    #[test]
+    fn kinds_come_from_numbered_ids_only() {
+        assert_eq!(query_kind("de-para-46"), Some("de-para"));
+        assert_eq!(query_kind("en-3"), Some("en"));
+        for id in ["q0069", "TQ1", "Q11", "gan-", "-12", "kw-x1"] {
+            assert_eq!(query_kind(id), None, "{id}");
+        }
+    }
+
     fn judged(pairs: &[(&str, i32)]) -> HashMap<String, i32> {
         pairs.iter().map(|(d, g)| (d.to_string(), *g)).collect()
     }
@@ -389,7 +398,8 @@ pub struct Config {
 pub struct ConfigReport {
     pub name: String,
     pub evaluation: Evaluation,
-    /// Mean nDCG@10 per query kind (the qid up to its last `-`), e.g. `en`, `de-para`.
+    /// Mean nDCG@10 per query kind (see [`query_kind`]), e.g. `en`, `de-para`; empty when
+    /// the queries have no kinds.
     pub ndcg10_by_kind: BTreeMap<String, f64>,
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
@@ -421,8 +431,16 @@ pub fn run_configs(
         }
         let evaluation = Evaluation::of(&runs, qrels);
         let mut by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for (query, metrics) in &evaluation.per_query {
-            let kind = query.rsplit_once('-').map_or(query.as_str(), |(k, _)| k);
+        let kinds: Option<Vec<&str>> = evaluation
+            .per_query
+            .keys()
+            .map(|query| query_kind(query))
+            .collect();
+        for (kind, metrics) in kinds
+            .into_iter()
+            .flatten()
+            .zip(evaluation.per_query.values())
+        {
             by_kind
                 .entry(kind.to_string())
                 .or_default()
@@ -441,6 +459,16 @@ pub fn run_configs(
         });
     }
     Ok(reports)
+}
+
+/// The kind of a query, by the naming the bundled judged queries follow: its id up to a final
+/// `-<number>` (`de-para-46` is of kind `de-para`). Ids without such a suffix (`q0069`, `TQ1`,
+/// as in BEIR sets) have none, and a set with any query without a kind is reported without
+/// kinds at all.
+pub fn query_kind(id: &str) -> Option<&str> {
+    let (kind, number) = id.rsplit_once('-')?;
+    let numbered = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+    (numbered && !kind.is_empty()).then_some(kind)
 }
 
 /// Nearest-rank percentile; `q` in [0, 1].
