@@ -429,7 +429,7 @@ pub fn normalize(v: &mut [f32]) {
 
 /// Takes `mean` out of `v` and scales it to length one again. The outputs of one model share
 /// a large common direction that makes everything look alike; what is left without the
-/// corpus's mean is what tells texts (in [`crate::topics`]) or tokens (in
+/// corpus's mean is what tells texts (in [`crate::similarity`]) or tokens (in
 /// [`crate::late_interaction`]) apart.
 pub fn centre(v: &mut [f32], mean: &[f32]) {
     v.iter_mut().zip(mean).for_each(|(x, m)| *x -= m);

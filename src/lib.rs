@@ -8,7 +8,9 @@
 //!                    └▶ late_interaction (token states) ─────────────────┘
 //! ```
 //!
-//! [`index`] keeps the built stages on disk and knows when they are stale.
+//! [`index`] keeps the built stages on disk and knows when they are stale. [`similarity`] says
+//! how alike two pairs are, for the rerank lift; [`explore`] builds related pairs, topics and
+//! the topic map on it, apart from the ranking path.
 
 pub mod analysis;
 pub mod cli;
@@ -17,13 +19,14 @@ pub mod cross_encoder;
 pub mod embedding;
 pub mod error;
 pub mod eval;
+pub mod explore;
 pub mod fusion;
 pub mod index;
 pub mod late_interaction;
 pub mod lexical;
 pub mod rerank;
 pub mod search;
-pub mod topics;
+pub mod similarity;
 pub mod vector;
 
 pub use error::{Error, Result};

@@ -19,7 +19,7 @@ use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
 use crate::lexical::{distinct_terms, LexicalResult};
 use crate::rerank::{self, Candidate, LateInteractionReranker, RerankQuery, Reranker};
-use crate::topics::PairSpace;
+use crate::similarity::PairSpace;
 use crate::vector::{UnitHit, UnitKind};
 
 /// Which retrievers answer.
@@ -230,7 +230,8 @@ impl Searcher {
     /// The pairs of the corpus as points, for "related" and "see also"; built on first use and
     /// kept.
     pub fn pair_space(&self) -> &PairSpace {
-        self.pair_space.get_or_init(|| PairSpace::new(&self.index))
+        self.pair_space
+            .get_or_init(|| PairSpace::new(self.index.corpus.pairs(), &self.index.vectors))
     }
 
     /// The loaded model, if any: for callers that embed text themselves (e.g. related items).

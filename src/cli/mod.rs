@@ -11,10 +11,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::corpus::{Corpus, CorpusSource};
 use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
+use crate::explore;
 use crate::fusion::Fusion;
 use crate::index::{IndexDir, Staleness};
 use crate::search::{Mode, SearchOptions, Searcher};
-use crate::topics::PairSpace;
+use crate::similarity::PairSpace;
 
 mod eval;
 mod report;
@@ -361,7 +362,9 @@ pub fn open_searcher_in(
         // How the pairs relate (for the lift towards the best answer and "See also"), also
         // while the model loads.
         let pairs = match &index {
-            Ok(index) if mode.needs_embedder() => Some(PairSpace::new(index)),
+            Ok(index) if mode.needs_embedder() => {
+                Some(PairSpace::new(index.corpus.pairs(), &index.vectors))
+            }
             _ => None,
         };
         let embedder = match loading {
@@ -449,9 +452,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
         if answers.confidence.is_some_and(|c| c.confident) {
             if let Some(top) = answers.hits.first() {
-                report.see_also = searcher
-                    .pair_space()
-                    .related(top.doc, SEE_ALSO)
+                report.see_also = explore::related(searcher.pair_space(), top.doc, SEE_ALSO)
                     .into_iter()
                     .map(|r| report::SeeAlso {
                         id: r.id,
