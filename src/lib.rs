@@ -27,6 +27,5 @@ pub mod retrieve;
 pub mod search;
 pub mod similarity;
 pub mod text;
-pub mod topics;
 
 pub use error::{Error, Result};

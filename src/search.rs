@@ -264,7 +264,8 @@ impl Searcher {
     /// The pairs of the corpus as points, for the lift, "related" and "see also"; built on
     /// first use and kept.
     pub fn pair_space(&self) -> &PairSpace {
-        self.pair_space.get_or_init(|| PairSpace::new(&self.index))
+        self.pair_space
+            .get_or_init(|| PairSpace::new(self.index.corpus.pairs(), &self.index.vectors))
     }
 
     /// The loaded encoder, if any: for callers that embed text themselves (e.g. related items).

@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use antwort::corpus::QaPair;
-use antwort::topics::{self, Link, PairSpace, Related, Topics};
+use antwort::explore::{self, Link, Related, Topics};
+use antwort::similarity::PairSpace;
 
 /// The pair space and topics of the bundled index, built once per test binary.
 fn bundled_space() -> &'static (PairSpace, Topics, Vec<QaPair>) {
@@ -15,8 +16,8 @@ fn bundled_space() -> &'static (PairSpace, Topics, Vec<QaPair>) {
     SPACE.get_or_init(|| {
         let searcher = common::bundled();
         let index = searcher.index();
-        let space = PairSpace::new(index);
-        let topics = space.topics();
+        let space = PairSpace::new(index.corpus.pairs(), &index.vectors);
+        let topics = explore::topics(&space);
         (space, topics, index.corpus.pairs().to_vec())
     })
 }
@@ -61,8 +62,8 @@ fn the_two_rag_questions_are_related_both_ways() {
     let (space, _, pairs) = bundled_space();
     let versus = position(pairs, "rag-vs-fine-tuning");
     let system = position(pairs, "end-to-end-rag-system");
-    let from_versus = space.related(versus, 3);
-    let from_system = space.related(system, 3);
+    let from_versus = explore::related(space, versus, 3);
+    let from_system = explore::related(space, system, 3);
     assert!(
         ids(&from_versus).contains(&"end-to-end-rag-system"),
         "{from_versus:#?}"
@@ -84,7 +85,7 @@ fn the_two_rag_questions_are_related_both_ways() {
 #[test]
 fn lora_is_related_to_fine_tuned_models() {
     let (space, _, pairs) = bundled_space();
-    let related = space.related(position(pairs, "lora"), 5);
+    let related = explore::related(space, position(pairs, "lora"), 5);
     assert!(
         ids(&related).contains(&"foundation-vs-fine-tuned-model"),
         "{related:#?}"
@@ -95,7 +96,7 @@ fn lora_is_related_to_fine_tuned_models() {
 fn related_excludes_itself_and_comes_best_first() {
     let (space, _, pairs) = bundled_space();
     for doc in 0..pairs.len() {
-        let related = space.related(doc, 5);
+        let related = explore::related(space, doc, 5);
         assert_eq!(related.len(), 5);
         assert!(related.iter().all(|r| r.doc != doc));
         assert!(related
@@ -115,7 +116,7 @@ fn related_excludes_itself_and_comes_best_first() {
         }
     }
     // Asking for more than there is gives everything else.
-    assert_eq!(space.related(0, 1000).len(), pairs.len() - 1);
+    assert_eq!(explore::related(space, 0, 1000).len(), pairs.len() - 1);
 }
 
 #[test]
@@ -124,13 +125,10 @@ fn related_to_a_text_finds_its_topic() {
     let vector = {
         let searcher = common::bundled();
         let embedder = searcher.encoder().expect("the fixture has an embedder");
-        embedder
-            .embed_passages(&[text], &indicatif::ProgressBar::hidden())
-            .unwrap()
-            .remove(0)
+        embedder.encode_all(&[text]).unwrap().remove(0).vector
     };
     let (space, _, _) = bundled_space();
-    let related = space.related_to_text(text, &vector, 3);
+    let related = explore::related_to_text(space, text, &vector, 3);
     assert!(ids(&related).contains(&"gan-mode-collapse"), "{related:#?}");
     assert!(related.iter().all(|r| r.id.contains("gan")), "{related:#?}");
 }
@@ -184,7 +182,7 @@ fn labels_are_words_of_the_corpus() {
         }
     }
     for doc in 0..pairs.len() {
-        for r in bundled_space().0.related(doc, 5) {
+        for r in explore::related(&bundled_space().0, doc, 5) {
             for term in &r.shared_terms {
                 assert!(words.contains(&term.to_lowercase()), "{term:?}");
             }
@@ -195,7 +193,7 @@ fn labels_are_words_of_the_corpus() {
 #[test]
 fn topics_are_deterministic() {
     let (space, topics, _) = bundled_space();
-    assert_eq!(&space.topics(), topics);
+    assert_eq!(&explore::topics(space), topics);
 }
 
 #[test]
@@ -203,7 +201,7 @@ fn map_is_an_svg_with_one_point_per_pair() {
     let (_, topics, pairs) = bundled_space();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("map.svg");
-    topics::draw_map(topics, &path).unwrap();
+    explore::draw_map(topics, &path).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.trim_start().starts_with("<svg"), "{}", &svg[..100]);
     assert!(svg.trim_end().ends_with("</svg>"));
@@ -260,7 +258,7 @@ fn report_on_the_bundled_corpus() {
     println!("near-duplicates: {:?}", topics.near_duplicates);
     for id in ["lora", "rag-vs-fine-tuning"] {
         println!("related to {id}:");
-        for r in space.related(position(pairs, id), 5) {
+        for r in explore::related(space, position(pairs, id), 5) {
             println!(
                 "  {:<34} {:.3} (semantic {:.2}, lexical {:.2}) {:?} {:?}",
                 r.id, r.similarity, r.semantic, r.lexical, r.link, r.shared_terms
@@ -330,7 +328,7 @@ fn related_answers_fast_on_ten_thousand_pairs() {
     for i in 0..asks {
         let doc = i * PAIRS / asks;
         let one = Instant::now();
-        let related = space.related(doc, 10);
+        let related = explore::related(&space, doc, 10);
         slowest = slowest.max(one.elapsed());
         assert_eq!(related.len(), 10);
         assert!(related.iter().all(|r| r.doc != doc));

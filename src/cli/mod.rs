@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
+use antwort::explore;
 use antwort::fusion::Fusion;
 use antwort::index::{IndexDir, Staleness};
 use antwort::search::{Mode, SearchOptions, Searcher};
@@ -387,7 +388,9 @@ pub fn open_searcher_in(
         // How the pairs relate (for the lift towards the best answer and "See also"), also
         // while the model loads.
         let pairs = match &index {
-            Ok(index) if mode.needs_embedder() => Some(PairSpace::new(index)),
+            Ok(index) if mode.needs_embedder() => {
+                Some(PairSpace::new(index.corpus.pairs(), &index.vectors))
+            }
             _ => None,
         };
         let encoder = match loading {
@@ -475,9 +478,7 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
         if answers.confidence.is_some_and(|c| c.confident) {
             if let Some(top) = answers.hits.first() {
-                report.see_also = searcher
-                    .pair_space()
-                    .related(top.doc, SEE_ALSO)
+                report.see_also = explore::related(searcher.pair_space(), top.doc, SEE_ALSO)
                     .into_iter()
                     .map(|r| report::SeeAlso {
                         id: r.id,

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::{open_searcher, Cli, RelatedArgs, TopicsArgs};
-use antwort::explore::{draw_map, Related};
+use antwort::explore::{self, draw_map, Related};
 use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 
 pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
@@ -24,7 +24,7 @@ pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let related = searcher.pair_space().related(doc, args.top_k);
+    let related = explore::related(searcher.pair_space(), doc, args.top_k);
     let pair = searcher.corpus().get(doc);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -65,7 +65,7 @@ pub fn write_related(out: &mut impl Write, related: &[Related]) -> std::io::Resu
 
 pub fn topics(cli: &Cli, args: &TopicsArgs) -> anyhow::Result<()> {
     let searcher = open_searcher(cli, Mode::Bm25)?;
-    let topics = searcher.pair_space().topics();
+    let topics = explore::topics(searcher.pair_space());
     if let Some(path) = &args.map {
         draw_map(&topics, path)?;
         eprintln!("map written to {}", path.display());

@@ -1,0 +1,109 @@
+//! The nearest other pairs of a pair, or of a text that is not in the corpus, by
+//! [`PairSpace::similarity`]: "related" and "see also", each with why it is related.
+
+use serde::Serialize;
+
+use crate::similarity::{PairSpace, Probe, SEMANTIC_WEIGHT};
+
+/// How a related pair is related.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// Close in meaning for this corpus (see
+    /// [`LINK_TOP_SHARE`](crate::similarity::LINK_TOP_SHARE)), without notably many distinctive
+    /// words in common.
+    Semantic,
+    /// Shares notably many distinctive words (see
+    /// [`LINK_TOP_SHARE`](crate::similarity::LINK_TOP_SHARE)) without being especially close in
+    /// meaning.
+    Lexical,
+    Both,
+    /// Among the nearest, but neither notably close nor sharing distinctive words.
+    Weak,
+}
+
+/// A pair related to another pair or to a text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Related {
+    /// Ordinal in the corpus.
+    pub doc: usize,
+    pub id: String,
+    pub question: String,
+    /// What the neighbours are ranked by: [`SEMANTIC_WEIGHT`] of `semantic` plus the rest of
+    /// `lexical`, as [`PairSpace::similarity`].
+    pub similarity: f32,
+    /// Cosine of the dense parts (embeddings, corpus mean removed), in [-1, 1].
+    pub semantic: f32,
+    /// Cosine of the TF-IDF parts, in [0, 1].
+    pub lexical: f32,
+    pub link: Link,
+    /// Distinctive words both use, most telling first, as the corpus writes them.
+    pub shared_terms: Vec<String>,
+}
+
+/// The `k` pairs nearest to pair `doc` of `space`, itself excluded, best first.
+pub fn related(space: &PairSpace, doc: usize, k: usize) -> Vec<Related> {
+    nearest(space, &space.probe(doc), Some(doc), k)
+}
+
+/// The `k` pairs of `space` nearest to a text that is not in the corpus, best first. `vector`
+/// is the text's embedding; embed it as a passage, as the index embeds questions and answers,
+/// so that it lies among the pairs. Nothing when `vector` is not of the space's width.
+pub fn related_to_text(space: &PairSpace, text: &str, vector: &[f32], k: usize) -> Vec<Related> {
+    match space.text_probe(text, vector) {
+        Some(probe) => nearest(space, &probe, None, k),
+        None => Vec::new(),
+    }
+}
+
+/// The `k` pairs nearest to `probe` but `skip`, best first, ties to the lower ordinal.
+fn nearest(space: &PairSpace, probe: &Probe, skip: Option<usize>, k: usize) -> Vec<Related> {
+    if space.dim() == 0 {
+        return Vec::new();
+    }
+    let mut scored: Vec<(usize, f32, f32)> = space
+        .cosines(probe)
+        .into_iter()
+        .enumerate()
+        .filter(|&(doc, _)| Some(doc) != skip)
+        .map(|(doc, (semantic, lexical))| (doc, semantic, lexical))
+        .collect();
+    let k = k.min(scored.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let score = |s: &(usize, f32, f32)| SEMANTIC_WEIGHT * s.1 + (1.0 - SEMANTIC_WEIGHT) * s.2;
+    let best_first = |a: &(usize, f32, f32), b: &(usize, f32, f32)| {
+        score(b).total_cmp(&score(a)).then(a.0.cmp(&b.0))
+    };
+    if k < scored.len() {
+        scored.select_nth_unstable_by(k - 1, best_first);
+        scored.truncate(k);
+    }
+    scored.sort_by(best_first);
+    let terms = space.terms();
+    scored
+        .into_iter()
+        .map(|s| {
+            let (doc, semantic, lexical) = s;
+            let shared_terms = terms.shared(&probe.bag, terms.bag(doc));
+            let is_lexical = lexical >= space.lexical_threshold() && !shared_terms.is_empty();
+            let link = match (semantic >= space.semantic_threshold(), is_lexical) {
+                (true, true) => Link::Both,
+                (true, false) => Link::Semantic,
+                (false, true) => Link::Lexical,
+                (false, false) => Link::Weak,
+            };
+            Related {
+                doc,
+                id: space.id(doc).to_string(),
+                question: space.question(doc).to_string(),
+                similarity: score(&s),
+                semantic,
+                lexical,
+                link,
+                shared_terms,
+            }
+        })
+        .collect()
+}
