@@ -23,7 +23,13 @@ pub enum Error {
 
     /// The index directory is missing, damaged or was built by an incompatible version.
     #[error("index at {}: {message}", path.display())]
-    Index { path: PathBuf, message: String },
+    Index {
+        path: PathBuf,
+        message: String,
+        /// What failed underneath (a tantivy, hnsw_rs or JSON error), when something did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 
     /// A file of judged queries, judgments (qrels) or a run is malformed; `line` is 1-based, 0
     /// when the problem is the whole file.
@@ -100,6 +106,20 @@ impl Error {
         Error::Index {
             path: path.into(),
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Index`] caused by `source`.
+    pub(crate) fn index_caused(
+        path: impl Into<PathBuf>,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Index {
+            path: path.into(),
+            message: message.into(),
+            source: Some(source.into()),
         }
     }
 }

@@ -43,10 +43,9 @@ impl Unit {
 /// The units of a corpus, pair by pair: the question (when there is one), and the answer's
 /// sentences, or the answer whole when it is a single sentence.
 ///
-/// Whole multi-sentence answers are not embedded as well: measured on the judged queries they
-/// add nothing over their sentences (nDCG@10 0.849 with them, 0.855 without, measured before
-/// the late-interaction reranker) and, being the longest inputs, cost three quarters of the
-/// embedding time.
+/// Whole multi-sentence answers are not embedded as well: on the judged queries they added
+/// nothing over their sentences and, being the longest inputs, cost three quarters of the
+/// embedding time (docs/EVALUATION.md, "Units").
 pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
     let mut units = Vec::new();
     for (doc, pair) in corpus.pairs().iter().enumerate() {

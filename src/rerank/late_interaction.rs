@@ -5,16 +5,15 @@
 //! that shares the meaning but not the emphasis lands far from it. Token states keep what each
 //! word meant in its sentence, so "Fälschung entlarven" still finds the discriminator's
 //! sentence. e5 was not trained for this, yet on the bundled dev queries MaxSim over its token
-//! states ranks better than its pooled vectors (nDCG@10 0.92 vs 0.86) — too costly over a whole
-//! corpus, cheap over the top fused candidates, which is where [`super::MaxSim`] uses it.
+//! states ranks better than its pooled vectors — too costly over a whole corpus, cheap over the
+//! top fused candidates, which is where [`super::MaxSim`] uses it.
 //!
 //! Before they meet, every state loses the corpus's mean token state. e5's token states share
 //! one large common direction, so every query token finds a fairly similar token in any
 //! candidate (unrelated pairs scored about 0.75 before centring, the answer 0.85) and MaxSim's
 //! differences shrink into that floor; what is left after removing the mean is what tells
-//! tokens apart (Mu & Viswanath's "all-but-the-top" for word vectors). On the dev queries
-//! this lifts the default pipeline's nDCG@10 from 0.916 to 0.919 and RR@10 from 0.930 to 0.938;
-//! it has no parameter to tune.
+//! tokens apart (Mu & Viswanath's "all-but-the-top" for word vectors). It has no parameter to
+//! tune; what it gained is in docs/EVALUATION.md.
 //!
 //! The states come free with the units' embeddings at index time (the same ONNX run), and are
 //! stored at one byte per dimension with a scale per token: a quarter of `f32`'s size, with

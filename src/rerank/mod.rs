@@ -30,11 +30,9 @@ pub const DEFAULT_RERANK_DEPTH: usize = 20;
 /// How strongly the final order follows relatedness to the best answer, in units of the spread
 /// of the reranked scores; see [`lift_related`]. 0 turns it off.
 ///
-/// Chosen on the dev queries among 0, 0.5, 1, 1.5 and 2: on the first 61, nDCG@10 rose from
-/// 0.913 to 0.926 at 1 and 0.931 at 1.5; on all 92 (31 more, written later, with fewer grade-1
-/// judgments) 1 and 1.5 tie (0.908 and 0.909, from 0.897 without), and 1 keeps more RR@10
-/// (0.919 vs 0.918, from 0.921). Above, it begins to push the answer itself down when the best
-/// candidate was a near miss.
+/// Chosen on the dev queries among 0, 0.5, 1, 1.5 and 2 (docs/EVALUATION.md, "The lift"):
+/// 1 and 1.5 tie on nDCG@10 and 1 keeps more RR@10; above, it begins to push the answer itself
+/// down when the best candidate was a near miss.
 pub const DEFAULT_RELATED_WEIGHT: f32 = 1.0;
 
 /// A query as the reranker sees it.
@@ -70,9 +68,9 @@ pub trait Reranker: Send + Sync {
 ///
 /// It reads each candidate word by word where retrieval saw one pooled vector per unit. Chosen
 /// on the dev queries against the former built-in (best unit + second best + fused score) and
-/// against blends of MaxSim with the fused score or the best unit: MaxSim alone was best
-/// (nDCG@10 0.913 vs 0.893 in a replay of the pipeline); any weight on the fused score lowered
-/// it, since fusion already chose the candidates.
+/// against blends of MaxSim with the fused score or the best unit: MaxSim alone was best, and any
+/// weight on the fused score lowered it, since fusion already chose the candidates
+/// (docs/EVALUATION.md).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LateInteractionReranker;
 

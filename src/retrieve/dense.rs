@@ -116,7 +116,7 @@ impl VectorIndex {
         let written = self
             .graph
             .file_dump(dir, GRAPH_BASENAME)
-            .map_err(|e| Error::index(dir, format!("cannot write the HNSW graph: {e}")))?;
+            .map_err(|e| Error::index_caused(dir, "cannot write the HNSW graph", e))?;
         if written != GRAPH_BASENAME {
             return Err(Error::index(
                 dir,
@@ -130,11 +130,14 @@ impl VectorIndex {
     pub fn load(dir: &Path) -> Result<VectorIndex> {
         let damaged =
             |what: String| Error::index(dir, format!("{what}; rebuild it with `antwort index`"));
+        let caused = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| {
+            Error::index_caused(dir, format!("{what}; rebuild it with `antwort index`"), e)
+        };
         let units: Vec<Unit> = std::fs::read(dir.join(UNITS_FILE))
-            .map_err(|e| damaged(format!("cannot read {UNITS_FILE}: {e}")))
+            .map_err(|e| caused(&format!("cannot read {UNITS_FILE}"), e.into()))
             .and_then(|b| {
                 serde_json::from_slice(&b)
-                    .map_err(|e| damaged(format!("{UNITS_FILE} is damaged: {e}")))
+                    .map_err(|e| caused(&format!("{UNITS_FILE} is damaged"), e.into()))
             })?;
         // hnsw_rs ties a loaded graph to the lifetime of its loader. Without mmap the loader
         // holds only paths and options (the graph owns its vectors), so leaking it once per
@@ -143,7 +146,7 @@ impl VectorIndex {
         // hnsw_rs asserts on damaged files instead of returning an error.
         let graph = catch_unwind_quietly(move || { loader }.load_hnsw::<f32, UnitCosine>())
             .map_err(|_| damaged("the HNSW graph is damaged".into()))?
-            .map_err(|e| damaged(format!("cannot read the HNSW graph: {e}")))?;
+            .map_err(|e| caused("cannot read the HNSW graph", e.into()))?;
         let mut vectors = vec![Vec::new(); units.len()];
         for point in graph.get_point_indexation() {
             let slot = vectors

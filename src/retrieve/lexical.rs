@@ -5,8 +5,8 @@
 //! Each field is indexed twice: as stemmed words, and as character grams of the words (see
 //! [`text::gram_analyzer`]). Words are precise; grams find compounds, their parts, and
 //! misspellings that no stem reaches. The two views are scored apart and summed after each is
-//! scaled to its best hit, so neither drowns the other: on the bundled dev queries the sum lifts
-//! BM25 alone from nDCG@10 0.72 to 0.80, mostly on typos and keyword queries.
+//! scaled to its best hit, so neither drowns the other; the grams lift BM25 most on typos and
+//! keyword queries (docs/EVALUATION.md, "BM25 twice").
 //!
 //! Queries are not parsed with tantivy's query language: the user's text goes through the same
 //! analyzer as the documents and becomes a disjunction of terms, so quotes, colons, brackets,
@@ -145,8 +145,13 @@ impl LexicalIndex {
     }
 
     pub fn open(dir: &Path) -> Result<LexicalIndex> {
-        let index = Index::open_in_dir(dir)
-            .map_err(|e| Error::index(dir, format!("cannot open the BM25 index: {e}")))?;
+        let index = Index::open_in_dir(dir).map_err(|e| {
+            Error::index_caused(
+                dir,
+                "cannot open the BM25 index; rebuild with `antwort index`",
+                e,
+            )
+        })?;
         register_analyzers(&index);
         let fields = Fields::resolve(&index.schema())?;
         let reader = index
