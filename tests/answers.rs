@@ -244,3 +244,41 @@ fn answers_related_to_the_best_are_lifted() {
         );
     }
 }
+
+/// One loaded searcher answers from several threads at once exactly as from one: the model's
+/// session is locked inside the encoder, everything else is read-only.
+#[test]
+fn one_searcher_serves_many_threads_with_the_same_answers() {
+    let searcher = bundled();
+    let queries = judged_queries();
+    let options = SearchOptions::new(Mode::Rerank, 10, DEFAULT_FUSION);
+    let ranking = |query: &str| -> Vec<(usize, f32)> {
+        let answers = searcher.search(query, &options).unwrap();
+        answers.hits.iter().map(|h| (h.doc, h.score)).collect()
+    };
+    let alone: Vec<Vec<(usize, f32)>> = queries.iter().map(|q| ranking(q)).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let (queries, ranking) = (&queries, &ranking);
+                scope.spawn(move || {
+                    (0..queries.len())
+                        .map(|i| (i + worker * 7) % queries.len())
+                        .map(|i| (i, ranking(&queries[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, got) in worker.join().unwrap() {
+                assert_eq!(got, alone[i], "{:?}", queries[i]);
+            }
+        }
+    });
+}
+
+/// The first 24 dev queries.
+fn judged_queries() -> Vec<String> {
+    let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
+    queries.into_iter().take(24).map(|q| q.text).collect()
+}
