@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::corpus::{Corpus, CorpusSource};
 use crate::embedding::{Embedder, ModelFiles, MODEL_DIR_ENV};
 use crate::fusion::Fusion;
-use crate::index::{IndexDir, Staleness};
+use crate::index::{BuildLock, IndexDir, Staleness};
 use crate::search::{Mode, SearchOptions, Searcher};
 use crate::topics::PairSpace;
 
@@ -278,15 +278,32 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
         bundled => bundled,
     };
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
+    let dir = lock_for_build(&IndexDir::new(&cli.index))?;
+    // A build that had to wait for another one may find that one did its work already.
+    if dir.waited()
+        && dir.corpus_source().as_ref() == Some(&source)
+        && dir.staleness(&corpus, models.model_checksum())?.is_none()
+    {
+        eprintln!(
+            "antwort: another process just indexed {source} into {}; left as it is",
+            dir.root().display()
+        );
+        return Ok(());
+    }
     let mut embedder = Embedder::load(&models, cli.threads)?;
-    build(
-        &IndexDir::new(&cli.index),
-        &corpus,
-        &source,
-        &models,
-        &mut embedder,
-    )?;
+    build(&dir, &corpus, &source, &models, &mut embedder)?;
     Ok(())
+}
+
+/// Takes the build lock of `dir`, saying so if another build holds it.
+fn lock_for_build(dir: &IndexDir) -> anyhow::Result<BuildLock> {
+    let lock = dir.lock_for_build(|| {
+        eprintln!(
+            "antwort: waiting for another build of {} to finish",
+            dir.root().display()
+        );
+    })?;
+    Ok(lock)
 }
 
 fn build(
@@ -341,14 +358,18 @@ pub fn open_searcher_in(
     };
     let mut embedder = None;
     if let Some(models) = &models {
-        if let Some((reason, corpus)) = staleness(dir, &source, models)? {
-            eprintln!(
-                "antwort: {reason}; building the index in {}",
-                dir.root().display()
-            );
-            let mut loaded = Embedder::load(models, cli.threads)?;
-            build(dir, &corpus, &source, models, &mut loaded)?;
-            embedder = Some(loaded);
+        if let Some((_, corpus)) = staleness(dir, &source, models)? {
+            let dir = lock_for_build(dir)?;
+            // Asked again under the lock: a build that held it may have made the index fresh.
+            if let Some(reason) = dir.staleness(&corpus, models.model_checksum())? {
+                eprintln!(
+                    "antwort: {reason}; building the index in {}",
+                    dir.root().display()
+                );
+                let mut loaded = Embedder::load(models, cli.threads)?;
+                build(&dir, &corpus, &source, models, &mut loaded)?;
+                embedder = Some(loaded);
+            }
         }
     }
     // The model takes longest to load; the index opens meanwhile.
