@@ -17,7 +17,7 @@ use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
-use antwort::index::{IndexDir, Staleness};
+use antwort::index::{BuildLock, IndexDir, Staleness};
 use antwort::search::{Mode, SearchOptions, Searcher};
 use antwort::similarity::PairSpace;
 
@@ -312,9 +312,32 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
         bundled => bundled,
     };
     let models = ModelFiles::locate(cli.model_dir.as_deref())?;
+    let dir = lock_for_build(&IndexDir::new(&cli.index))?;
+    // A build that had to wait for another one may find that one did its work already.
+    if dir.waited()
+        && dir.corpus_source().as_ref() == Some(&source)
+        && dir.staleness(&corpus, models.model_checksum())?.is_none()
+    {
+        eprintln!(
+            "antwort: another process just indexed {source} into {}; left as it is",
+            dir.root().display()
+        );
+        return Ok(());
+    }
     let encoder = load_encoder(&models, cli.threads)?;
-    build(&IndexDir::new(&cli.index), &corpus, &source, &encoder)?;
+    build(&dir, &corpus, &source, &encoder)?;
     Ok(())
+}
+
+/// Takes the build lock of `dir`, saying so if another build holds it.
+fn lock_for_build(dir: &IndexDir) -> anyhow::Result<BuildLock> {
+    let lock = dir.lock_for_build(|| {
+        eprintln!(
+            "antwort: waiting for another build of {} to finish",
+            dir.root().display()
+        );
+    })?;
+    Ok(lock)
 }
 
 fn build(
@@ -368,14 +391,18 @@ pub fn open_searcher_in(
     };
     let mut encoder = None;
     if let Some(models) = &models {
-        if let Some((reason, corpus)) = staleness(dir, &source, models)? {
-            eprintln!(
-                "antwort: {reason}; building the index in {}",
-                dir.root().display()
-            );
-            let loaded = load_encoder(models, cli.threads)?;
-            build(dir, &corpus, &source, &loaded)?;
-            encoder = Some(loaded);
+        if let Some((_, corpus)) = staleness(dir, &source, models)? {
+            let dir = lock_for_build(dir)?;
+            // Asked again under the lock: a build that held it may have made the index fresh.
+            if let Some(reason) = dir.staleness(&corpus, models.model_checksum())? {
+                eprintln!(
+                    "antwort: {reason}; building the index in {}",
+                    dir.root().display()
+                );
+                let loaded = load_encoder(models, cli.threads)?;
+                build(&dir, &corpus, &source, &loaded)?;
+                encoder = Some(loaded);
+            }
         }
     }
     // The model takes longest to load; the index opens meanwhile.

@@ -3,21 +3,35 @@
 //!
 //! ```text
 //! index/
+//!   .build.lock          locked exclusively by a build, from its first write to its last delete
 //!   CURRENT              name of the live generation, replaced atomically
+//!   .build-<random>/     a generation being written, by the holder of .build.lock only
 //!   gen-<id>/
+//!     .reader.lock       locked shared by every open Index of this generation
 //!     manifest.json      format version, corpus and model checksums, counts
 //!     corpus.jsonl       the pairs as indexed, so answers show even if the source moves
 //!     lexical/           tantivy
 //!     vectors/           units.json + hnsw_rs graph
+//!     tokens.bin         token states for late interaction
 //! ```
 //!
 //! A build writes a whole generation into a temporary directory, renames it into place, and
 //! only then points `CURRENT` at it with an atomic rename: an interrupted or failed build leaves
 //! the previous index exactly as it was.
+//!
+//! Builds and readers cannot hurt each other. A build holds `.build.lock` throughout, so builds
+//! take turns: one at a time writes a staging directory, moves `CURRENT` and deletes the
+//! generations that are no longer live, and any `.build-*` it finds was left by a build that
+//! died. A reader locks the generation `CURRENT` names shared and reads `CURRENT` again, trying
+//! anew if it moved; garbage collection deletes a generation only if it can lock it exclusively
+//! without waiting, so a generation stays on disk as long as an [`Index`] of it is open and is
+//! collected by a later build. The locks are the operating system's: they end with the process
+//! that held them, however it ends.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +43,11 @@ use crate::rerank::late_interaction::{TokenIndex, TokenIndexBuilder};
 use crate::retrieve::dense::VectorIndex;
 use crate::retrieve::lexical::LexicalIndex;
 
+mod generations;
+mod lock;
+
+pub use lock::BuildLock;
+
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
 pub const FORMAT_VERSION: u32 = 5;
 
@@ -39,6 +58,9 @@ const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const TOKENS: &str = "tokens.bin";
 const BUILD_PREFIX: &str = ".build-";
+const GENERATION_PREFIX: &str = "gen-";
+/// A `CURRENT` being written, before it replaces the old one.
+const CURRENT_PREFIX: &str = ".CURRENT-";
 
 /// What an index was built from; compared with the present to tell whether it is stale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,17 +133,24 @@ pub struct Index {
     pub lexical: LexicalIndex,
     pub vectors: VectorIndex,
     pub tokens: TokenIndex,
+    /// Keeps the generation on disk while it is open.
+    _reader: lock::ReaderLock,
 }
 
 /// The directory that holds an index's generations.
 #[derive(Debug, Clone)]
 pub struct IndexDir {
     root: PathBuf,
+    /// Set in the `IndexDir` of a [`BuildLock`] and its clones.
+    build_lock: Option<Arc<lock::HeldBuildLock>>,
 }
 
 impl IndexDir {
     pub fn new(root: impl Into<PathBuf>) -> IndexDir {
-        IndexDir { root: root.into() }
+        IndexDir {
+            root: root.into(),
+            build_lock: None,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -130,8 +159,7 @@ impl IndexDir {
 
     /// The live generation, if there is one.
     fn current(&self) -> Option<PathBuf> {
-        let name = std::fs::read_to_string(self.root.join(CURRENT)).ok()?;
-        let dir = self.root.join(name.trim());
+        let dir = self.root.join(self.current_name()?);
         dir.is_dir().then_some(dir)
     }
 
@@ -147,26 +175,28 @@ impl IndexDir {
         struct Source {
             corpus_source: CorpusSource,
         }
-        let bytes = std::fs::read(self.current()?.join(MANIFEST)).ok()?;
-        serde_json::from_slice::<Source>(&bytes)
+        let (_, bytes) = self.read_live(MANIFEST)?;
+        serde_json::from_slice::<Source>(&bytes.ok()?)
             .ok()
             .map(|s| s.corpus_source)
     }
 
     /// The live generation's manifest, if there is one.
     pub fn manifest(&self) -> Result<Option<Manifest>> {
-        let Some(dir) = self.current() else {
+        let Some((dir, bytes)) = self.read_live(MANIFEST) else {
             return Ok(None);
         };
-        let bytes = std::fs::read(dir.join(MANIFEST))
-            .context(|| format!("cannot read {}", dir.join(MANIFEST).display()))?;
-        let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        let bytes = bytes.context(|| format!("cannot read {}", dir.join(MANIFEST).display()))?;
+        Self::parse_manifest(&dir, &bytes).map(Some)
+    }
+
+    fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
+        serde_json::from_slice(bytes).map_err(|e| {
             Error::index(
-                &dir,
+                dir,
                 format!("manifest is damaged ({e}); rebuild with `antwort index`"),
             )
-        })?;
-        Ok(Some(manifest))
+        })
     }
 
     /// Whether the live index was built from this corpus and model by this format.
@@ -176,10 +206,7 @@ impl IndexDir {
         struct Version {
             format_version: u32,
         }
-        let Some(dir) = self.current() else {
-            return Ok(Some(Staleness::Missing));
-        };
-        let Ok(bytes) = std::fs::read(dir.join(MANIFEST)) else {
+        let Some((dir, Ok(bytes))) = self.read_live(MANIFEST) else {
             return Ok(Some(Staleness::Missing));
         };
         match serde_json::from_slice::<Version>(&bytes) {
@@ -191,12 +218,7 @@ impl IndexDir {
             }
             Err(_) => return Ok(Some(Staleness::Missing)),
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::index(
-                &dir,
-                format!("manifest is damaged ({e}); rebuild with `antwort index`"),
-            )
-        })?;
+        let manifest = Self::parse_manifest(&dir, &bytes)?;
         Ok(if manifest.corpus_checksum != corpus.checksum() {
             Some(Staleness::CorpusChanged)
         } else if manifest.model_checksum != model_checksum {
@@ -206,14 +228,13 @@ impl IndexDir {
         })
     }
 
-    /// Opens the live generation.
+    /// Opens the live generation. The [`Index`] keeps it locked for reading: a build that
+    /// replaces it meanwhile leaves its files alone until the `Index` is dropped.
     pub fn open(&self) -> Result<Index> {
-        let dir = self.current().ok_or_else(|| {
-            Error::index(&self.root, "no index here; build one with `antwort index`")
-        })?;
-        let manifest = self
-            .manifest()?
-            .ok_or_else(|| Error::index(&dir, "the index disappeared while opening it"))?;
+        let (dir, reader) = self.lock_live()?;
+        let path = dir.join(MANIFEST);
+        let bytes = std::fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
+        let manifest = Self::parse_manifest(&dir, &bytes)?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::index(
                 &dir,
@@ -244,10 +265,14 @@ impl IndexDir {
             lexical,
             vectors,
             tokens,
+            _reader: reader,
         })
     }
 
-    /// Builds a new generation for `corpus` and makes it the live one.
+    /// Builds a new generation for `corpus` and makes it the live one, holding the build lock
+    /// throughout: waits, silently, for any other build of this directory to finish first. To
+    /// tell the user about the wait, or to decide after it whether to build at all, take the
+    /// lock first with [`IndexDir::lock_for_build`] and build through the [`BuildLock`].
     pub fn build(
         &self,
         corpus: &Corpus,
@@ -255,20 +280,29 @@ impl IndexDir {
         encoder: &dyn Encoder,
         progress: &dyn Progress,
     ) -> Result<Manifest> {
-        std::fs::create_dir_all(&self.root)
-            .context(|| format!("cannot create index directory {}", self.root.display()))?;
-        self.remove_abandoned_builds();
+        let lock = self.lock_for_build(|| {})?;
+        let held = lock.held();
+        let _building = held.building();
+        self.remove_abandoned_builds(held);
         let staging = tempfile::Builder::new()
             .prefix(BUILD_PREFIX)
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
         let manifest = write_generation(staging.path(), corpus, source, encoder, progress)?;
+        lock::create_reader_lock(staging.path()).context(|| {
+            format!(
+                "cannot create the reader lock in {}",
+                staging.path().display()
+            )
+        })?;
 
-        let name = format!("gen-{}", unique_stamp());
+        let name = format!("{GENERATION_PREFIX}{}", unique_stamp());
         let generation = self.root.join(&name);
         std::fs::rename(staging.keep(), &generation)
             .context(|| format!("cannot move the new index to {}", generation.display()))?;
-        let mut pointer = tempfile::NamedTempFile::new_in(&self.root)
+        let mut pointer = tempfile::Builder::new()
+            .prefix(CURRENT_PREFIX)
+            .tempfile_in(&self.root)
             .context(|| format!("cannot write in {}", self.root.display()))?;
         pointer
             .write_all(name.as_bytes())
@@ -278,46 +312,8 @@ impl IndexDir {
             .persist(self.root.join(CURRENT))
             .map_err(|e| e.error)
             .context(|| "cannot switch CURRENT to the new index".to_string())?;
-        self.remove_old_generations(&name);
+        self.remove_old_generations(held, &name);
         Ok(manifest)
-    }
-
-    /// Generations other than the live one are dead once `CURRENT` moved. Removal is best
-    /// effort: a reader that opened one keeps its files until it closes them.
-    fn remove_old_generations(&self, live: &str) {
-        for entry in self.entries() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("gen-") && name != live {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-
-    /// Build directories left by a killed build; an hour old means nobody is writing them.
-    fn remove_abandoned_builds(&self) {
-        for entry in self.entries() {
-            let abandoned = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(3600));
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(BUILD_PREFIX)
-                && abandoned
-            {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-
-    fn entries(&self) -> Vec<std::fs::DirEntry> {
-        std::fs::read_dir(&self.root)
-            .map(|rd| rd.flatten().collect())
-            .unwrap_or_default()
     }
 }
 
