@@ -192,9 +192,10 @@ impl IndexDir {
 
     fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
         serde_json::from_slice(bytes).map_err(|e| {
-            Error::index(
+            Error::index_caused(
                 dir,
-                format!("manifest is damaged ({e}); rebuild with `antwort index`"),
+                "manifest.json is damaged; rebuild with `antwort index`",
+                e,
             )
         })
     }
@@ -412,7 +413,7 @@ fn read_indexed_corpus(path: &Path) -> Result<Corpus> {
         .filter(|line| !line.is_empty())
         .map(serde_json::from_slice::<QaPair>)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::index(path, format!("damaged ({e}); rebuild with `antwort index`")))?;
+        .map_err(|e| Error::index_caused(path, "damaged; rebuild with `antwort index`", e))?;
     Corpus::from_pairs(pairs)
 }
 
