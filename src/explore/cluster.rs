@@ -155,7 +155,8 @@ pub(super) fn compact_labels(raw: &[usize]) -> Vec<usize> {
 }
 
 /// Mean silhouette of a labelling under a full `n × n` distance matrix, row-major; members of
-/// singleton clusters count 0, as usual.
+/// singleton clusters count 0, as usual. The points' silhouettes are computed in parallel but
+/// summed in order: a parallel sum of floats would depend on how the work was split.
 pub(super) fn silhouette(distance: &[f32], n: usize, labels: &[usize]) -> f32 {
     let k = labels.iter().max().map_or(0, |&l| l + 1);
     if k < 2 {
@@ -163,7 +164,7 @@ pub(super) fn silhouette(distance: &[f32], n: usize, labels: &[usize]) -> f32 {
     }
     let mut counts = vec![0usize; k];
     labels.iter().for_each(|&l| counts[l] += 1);
-    let total: f32 = (0..n)
+    let each: Vec<f32> = (0..n)
         .into_par_iter()
         .map(|i| {
             let own = labels[i];
@@ -186,8 +187,8 @@ pub(super) fn silhouette(distance: &[f32], n: usize, labels: &[usize]) -> f32 {
                 0.0
             }
         })
-        .sum();
-    total / n as f32
+        .collect();
+    each.iter().sum::<f32>() / n as f32
 }
 
 #[cfg(test)]
@@ -343,6 +344,27 @@ mod tests {
         // Dissimilar points are still linked, with a small weight.
         let graph = neighbour_graph(&[1.0, -1.0, -1.0, 1.0], 2, 1);
         assert_eq!(graph, [vec![(1, 1e-3)], vec![(0, 1e-3)]]);
+    }
+
+    #[test]
+    fn silhouette_is_the_same_however_the_work_is_split() {
+        let n = 3000;
+        let at: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let distance: Vec<f32> = (0..n * n)
+            .map(|ij| (at[ij / n] - at[ij % n]).abs())
+            .collect();
+        let labels: Vec<usize> = at.iter().map(|&x| (x * 4.0) as usize).collect();
+        let first = silhouette(&distance, n, &labels);
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let again = pool.install(|| silhouette(&distance, n, &labels));
+            assert_eq!(again.to_bits(), first.to_bits(), "{threads} threads");
+        }
     }
 
     #[test]
