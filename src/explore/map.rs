@@ -302,3 +302,115 @@ fn place_labels(topics: &Topics, positions: &[(f64, f64)]) -> Vec<PlacedLabel> {
         .map(|l| l.expect("every label placed"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::{MapPoint, Topic};
+
+    /// `n` points on a circle, in `k` topics taking turns.
+    fn topics(n: usize, k: usize) -> Topics {
+        let points: Vec<MapPoint> = (0..n)
+            .map(|doc| {
+                let angle = doc as f32 / n as f32 * std::f32::consts::TAU;
+                MapPoint {
+                    doc,
+                    id: format!("p{doc}"),
+                    title: format!("Titel {doc} & <mehr>"),
+                    topic: doc % k,
+                    x: angle.cos(),
+                    y: angle.sin(),
+                }
+            })
+            .collect();
+        let topics = (0..k)
+            .map(|t| {
+                let docs: Vec<usize> = (t..n).step_by(k).collect();
+                Topic {
+                    label: format!("Wort{t}, Begriff{t}"),
+                    terms: vec![format!("Wort{t}"), format!("Begriff{t}")],
+                    members: docs.iter().map(|d| format!("p{d}")).collect(),
+                    docs,
+                }
+            })
+            .collect();
+        Topics {
+            topics,
+            near_duplicates: Vec::new(),
+            silhouette: 0.0,
+            modularity: 0.0,
+            points,
+        }
+    }
+
+    /// The texts of an SVG document, as written (escaped).
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim())
+            .collect()
+    }
+
+    #[test]
+    fn a_small_map_labels_every_point_and_topic() {
+        let svg = map_svg(&topics(12, 3)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<circle").count(), 12);
+        let texts = texts(&svg);
+        for doc in 0..12 {
+            let title = format!("Titel {doc} &amp; &lt;mehr&gt;");
+            assert!(texts.contains(&title.as_str()), "{title}");
+        }
+        for t in 0..3 {
+            let entry = format!("Wort{t}, Begriff{t} (4)");
+            assert!(texts.contains(&entry.as_str()), "{entry}");
+        }
+        assert_eq!(svg, map_svg(&topics(12, 3)).unwrap());
+    }
+
+    #[test]
+    fn a_large_map_has_points_without_labels_and_a_cut_legend() {
+        let svg = map_svg(&topics(MAX_LABELLED + 1, 60)).unwrap();
+        assert_eq!(svg.matches("<circle").count(), MAX_LABELLED + 1);
+        assert!(!svg.contains("Titel"));
+        let texts = texts(&svg);
+        let shown = texts.iter().filter(|t| t.starts_with("Wort")).count();
+        assert!(shown < 60, "all of the legend fits");
+        let cut = format!("… {} more", 60 - shown);
+        assert!(texts.contains(&cut.as_str()), "{texts:?}");
+    }
+
+    #[test]
+    fn labels_avoid_each_other_where_there_is_room() {
+        let topics = topics(8, 2);
+        // Eight points far apart: every label fits next to its point.
+        let positions: Vec<(f64, f64)> = (0..8)
+            .map(|i| (100.0 + 100.0 * i as f64, 100.0 + 80.0 * (i % 3) as f64))
+            .collect();
+        let labels = place_labels(&topics, &positions);
+        assert!(labels.iter().all(|l| l.leader.is_none()));
+        // The same place for all: later labels move out, with leader lines.
+        let crowded = vec![(400.0, 400.0); 8];
+        let labels = place_labels(&topics, &crowded);
+        assert!(labels.iter().any(|l| l.leader.is_some()));
+    }
+
+    #[test]
+    fn boxes_overlap_by_their_common_area() {
+        assert_eq!(overlap((0.0, 0.0, 2.0, 2.0), (1.0, 1.0, 3.0, 3.0)), 1.0);
+        assert_eq!(overlap((0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 3.0, 3.0)), 0.0);
+    }
+
+    #[test]
+    fn topic_colours_are_distinct() {
+        let colours: Vec<(u8, u8, u8)> = (0..40)
+            .map(|t| {
+                let c = topic_colour(t);
+                (c.0, c.1, c.2)
+            })
+            .collect();
+        for (i, a) in colours.iter().enumerate() {
+            assert!(!colours[i + 1..].contains(a), "topic {i}");
+        }
+    }
+}

@@ -86,3 +86,163 @@ fn component(matrix: &impl Matrix, against: &[Vec<f32>]) -> Vec<f32> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain dense matrix, one `Vec` per row.
+    struct Dense(Vec<Vec<f32>>);
+
+    impl Matrix for Dense {
+        fn rows(&self) -> usize {
+            self.0.len()
+        }
+
+        fn columns(&self) -> usize {
+            self.0.first().map_or(0, Vec::len)
+        }
+
+        fn row_dot(&self, i: usize, v: &[f32]) -> f32 {
+            dot(&self.0[i], v)
+        }
+
+        fn add_row(&self, i: usize, scale: f32, out: &mut [f32]) {
+            add_scaled(out, &self.0[i], scale);
+        }
+    }
+
+    /// xorshift64*, and roughly normal numbers by the sum of uniforms.
+    struct Rng(u64);
+
+    impl Rng {
+        fn normal(&mut self) -> f32 {
+            let mut uniform = || {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32
+            };
+            // Twelve uniforms have variance 1.
+            (0..12).map(|_| uniform()).sum::<f32>() - 6.0
+        }
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let mut v = v.to_vec();
+        normalize(&mut v);
+        v
+    }
+
+    /// `Σ a_k · axes[k]`.
+    fn combine(axes: &[Vec<f32>], a: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; axes[0].len()];
+        for (axis, &s) in axes.iter().zip(a) {
+            add_scaled(&mut out, axis, s);
+        }
+        out
+    }
+
+    #[test]
+    fn points_along_a_line_give_the_line() {
+        let direction = unit(&[3.0, -1.0, 2.0, 0.5]);
+        let across = unit(&[1.0, 1.0, -1.0, 0.0]);
+        assert!(dot(&direction, &across).abs() < 1e-6);
+        let offset = [5.0, 5.0, 5.0, 5.0];
+        let rows: Vec<Vec<f32>> = (0..21)
+            .map(|i| {
+                let t = i as f32 - 10.0;
+                let wobble = 0.05 * if i % 2 == 0 { 1.0 } else { -1.0 };
+                let mut x = combine(&[direction.clone(), across.clone()], &[t, wobble]);
+                add_scaled(&mut x, &offset, 1.0);
+                x
+            })
+            .collect();
+        let matrix = Dense(rows);
+        let found = components(&matrix, 2);
+        assert!(dot(&found[0], &direction).abs() > 0.999, "{:?}", found[0]);
+        assert!(dot(&found[1], &across).abs() > 0.999, "{:?}", found[1]);
+        assert!(dot(&found[0], &found[1]).abs() < 1e-5);
+        // The scores are the centred rows' coordinates: the points' positions on the line.
+        let xs = scores(&matrix, &found[0]);
+        assert!(xs.iter().sum::<f32>().abs() < 1e-3);
+        let sign = dot(&found[0], &direction).signum();
+        for (i, x) in xs.iter().enumerate() {
+            assert!((x - sign * (i as f32 - 10.0)).abs() < 1e-2, "{i}: {x}");
+        }
+    }
+
+    #[test]
+    fn a_gaussian_cloud_gives_the_axes_of_its_covariance() {
+        // Standard deviations 3, 1 and 0.3 along three orthonormal axes of a rotated frame.
+        let axes = [
+            unit(&[1.0, 2.0, 2.0]),
+            unit(&[2.0, 1.0, -2.0]),
+            unit(&[2.0, -2.0, 1.0]),
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let rows: Vec<Vec<f32>> = (0..2000)
+            .map(|_| {
+                let a = [3.0 * rng.normal(), rng.normal(), 0.3 * rng.normal()];
+                let mut x = combine(&axes, &a);
+                add_scaled(&mut x, &[1.0, -4.0, 2.0], 1.0);
+                x
+            })
+            .collect();
+        let matrix = Dense(rows);
+        let found = components(&matrix, 2);
+        for (component, axis) in found.iter().zip(&axes) {
+            assert!(
+                dot(component, axis).abs() > 0.999,
+                "{component:?} vs {axis:?}"
+            );
+            assert!((dot(component, component) - 1.0).abs() < 1e-5);
+        }
+        assert!(dot(&found[0], &found[1]).abs() < 1e-5);
+        // The variance along the first component is the largest, about 9.
+        let variance = |v: &[f32]| scores(&matrix, v).iter().map(|s| s * s).sum::<f32>() / 2000.0;
+        assert!(
+            (variance(&found[0]) - 9.0).abs() < 0.9,
+            "{}",
+            variance(&found[0])
+        );
+        assert!(
+            (variance(&found[1]) - 1.0).abs() < 0.1,
+            "{}",
+            variance(&found[1])
+        );
+    }
+
+    #[test]
+    fn components_are_deterministic_with_the_largest_entry_positive() {
+        let mut rng = Rng(7);
+        let rows: Vec<Vec<f32>> = (0..50)
+            .map(|_| (0..6).map(|_| rng.normal()).collect())
+            .collect();
+        let matrix = Dense(rows);
+        let found = components(&matrix, 3);
+        assert_eq!(found, components(&matrix, 3));
+        // A prefix of more components is the fewer.
+        assert_eq!(found[..2], components(&matrix, 2)[..]);
+        for component in &found {
+            let largest = component
+                .iter()
+                .copied()
+                .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap();
+            assert!(largest > 0.0, "{component:?}");
+        }
+        for (i, a) in found.iter().enumerate() {
+            for b in &found[i + 1..] {
+                assert!(dot(a, b).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn no_rows_give_zero_scores() {
+        let matrix = Dense(Vec::new());
+        assert!(components(&matrix, 2).iter().all(Vec::is_empty));
+        assert!(scores(&matrix, &[]).is_empty());
+    }
+}

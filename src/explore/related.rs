@@ -107,3 +107,74 @@ fn nearest(space: &PairSpace, probe: &Probe, skip: Option<usize>, k: usize) -> V
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::similarity::testing::{pairs, space, vectors};
+
+    #[test]
+    fn related_excludes_itself_and_comes_best_first() {
+        let space = space();
+        for doc in 0..space.len() {
+            let found = related(&space, doc, 3);
+            assert_eq!(found.len(), 3);
+            assert!(found.iter().all(|r| r.doc != doc));
+            assert!(found.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+            for r in &found {
+                assert_eq!(r.id, space.id(r.doc));
+                assert!((r.similarity - space.similarity(doc, r.doc)).abs() < 1e-6);
+                assert!((r.semantic - space.semantic(doc, r.doc)).abs() < 1e-6);
+                assert!((r.lexical - space.lexical(doc, r.doc)).abs() < 1e-6);
+            }
+        }
+        // Asking for more than there is gives everything else; for none, nothing.
+        assert_eq!(related(&space, 0, 100).len(), space.len() - 1);
+        assert!(related(&space, 0, 0).is_empty());
+    }
+
+    #[test]
+    fn the_nearest_pair_is_of_the_same_topic_with_its_shared_words() {
+        let space = space();
+        let found = related(&space, 0, 1);
+        assert_eq!(found[0].id, "gan-training");
+        assert!(found[0].shared_terms.iter().any(|t| t == "Diskriminator"));
+        // The two are the closest in meaning of the corpus.
+        assert!(
+            matches!(found[0].link, Link::Semantic | Link::Both),
+            "{found:#?}"
+        );
+        for doc in 0..space.len() {
+            for r in related(&space, doc, 5) {
+                let semantic = r.semantic >= space.semantic_threshold();
+                let lexical = r.lexical >= space.lexical_threshold() && !r.shared_terms.is_empty();
+                let expected = match (semantic, lexical) {
+                    (true, true) => Link::Both,
+                    (true, false) => Link::Semantic,
+                    (false, true) => Link::Lexical,
+                    (false, false) => Link::Weak,
+                };
+                assert_eq!(r.link, expected, "{r:#?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_text_finds_the_pairs_it_is_about() {
+        let space = space();
+        let pairs = pairs();
+        // A pair's own question and vector, as if it were new, find the pair itself first.
+        let found = related_to_text(&space, &pairs[4].question, &vectors()[4], 2);
+        assert_eq!(found[0].id, "tokenizer");
+        assert_eq!(found[1].id, "attention");
+        assert!(found[0].shared_terms.iter().any(|t| t == "Tokenizer"));
+        // A vector of another width finds nothing.
+        assert!(related_to_text(&space, "Tokenizer", &[1.0], 2).is_empty());
+    }
+
+    #[test]
+    fn an_empty_space_has_nothing_related() {
+        let space = PairSpace::from_pairs(&[], Vec::new()).unwrap();
+        assert!(related_to_text(&space, "GAN", &[], 3).is_empty());
+    }
+}

@@ -283,3 +283,105 @@ impl Matrix for PairVectors<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::similarity::testing::{pairs, space, vectors};
+
+    fn topic_of(topics: &Topics, doc: usize) -> usize {
+        topics.points[doc].topic
+    }
+
+    #[test]
+    fn the_three_topics_of_the_fixture_are_found() {
+        let space = space();
+        let topics = topics(&space);
+        assert_eq!(topics.topics.len(), 3, "{topics:#?}");
+        for doc in (0..6).step_by(2) {
+            assert_eq!(topic_of(&topics, doc), topic_of(&topics, doc + 1));
+        }
+        assert_ne!(topic_of(&topics, 0), topic_of(&topics, 2));
+        assert_ne!(topic_of(&topics, 2), topic_of(&topics, 4));
+        assert_ne!(topic_of(&topics, 0), topic_of(&topics, 4));
+        let gan = &topics.topics[topic_of(&topics, 0)];
+        assert_eq!(gan.members, ["gan-basics", "gan-training"]);
+        assert_eq!(gan.docs, [0, 1]);
+        assert!(gan.terms.iter().any(|t| t == "Generator"), "{gan:?}");
+        assert_eq!(gan.label, gan.terms.join(", "));
+        assert!(
+            topics.silhouette > 0.0 && topics.modularity > 0.3,
+            "{topics:#?}"
+        );
+        assert!(topics.near_duplicates.is_empty());
+    }
+
+    #[test]
+    fn every_pair_is_in_one_topic_and_on_the_map() {
+        let space = space();
+        let topics = topics(&space);
+        let mut seen = vec![0; space.len()];
+        for (i, topic) in topics.topics.iter().enumerate() {
+            for &doc in &topic.docs {
+                assert_eq!(topics.points[doc].topic, i);
+                seen[doc] += 1;
+            }
+        }
+        assert_eq!(seen, [1; 6]);
+        for (doc, point) in topics.points.iter().enumerate() {
+            assert_eq!((point.doc, point.id.as_str()), (doc, space.id(doc)));
+            assert_eq!(point.title, space.title(doc));
+        }
+        // The map spreads the topics apart along its first axis or its second.
+        let apart = |a: usize, b: usize| {
+            let (p, q) = (&topics.points[a], &topics.points[b]);
+            (p.x - q.x).hypot(p.y - q.y)
+        };
+        assert!(apart(0, 2) > apart(0, 1) && apart(2, 4) > apart(2, 3));
+    }
+
+    #[test]
+    fn topics_are_deterministic() {
+        let space = space();
+        assert_eq!(topics(&space), topics(&space));
+    }
+
+    #[test]
+    fn a_pair_filed_twice_is_a_near_duplicate() {
+        let mut pairs = pairs();
+        let mut vectors = vectors();
+        let mut again = pairs[2].clone();
+        again.id = "quantization-again".into();
+        pairs.push(again);
+        vectors.push(vectors[2].clone());
+        let space = PairSpace::from_pairs(&pairs, vectors).unwrap();
+        let topics = topics(&space);
+        // Most similar first.
+        let duplicate = &topics.near_duplicates[0];
+        assert_eq!(
+            (duplicate.a.as_str(), duplicate.b.as_str()),
+            ("quantization", "quantization-again")
+        );
+        assert!((duplicate.similarity - 1.0).abs() < 1e-5);
+        assert!(topics
+            .near_duplicates
+            .windows(2)
+            .all(|w| w[0].similarity >= w[1].similarity));
+        assert!(topics
+            .near_duplicates
+            .iter()
+            .all(|d| d.similarity >= NEAR_DUPLICATE_SIMILARITY));
+        assert_eq!(topic_of(&topics, 2), topic_of(&topics, 6));
+    }
+
+    #[test]
+    fn tiny_corpora_have_one_topic_or_none() {
+        let empty = topics(&PairSpace::from_pairs(&[], Vec::new()).unwrap());
+        assert!(empty.topics.is_empty() && empty.points.is_empty());
+        let two = PairSpace::from_pairs(&pairs()[..2], vectors()[..2].to_vec()).unwrap();
+        let two = topics(&two);
+        assert_eq!(two.topics.len(), 1);
+        assert_eq!(two.topics[0].docs, [0, 1]);
+        assert_eq!((two.silhouette, two.modularity), (0.0, 0.0));
+    }
+}

@@ -14,6 +14,8 @@
 //! ```
 
 mod terms;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::borrow::Cow;
 
@@ -365,4 +367,189 @@ pub(crate) fn spread_sample(n: usize, max: usize) -> Vec<usize> {
     indices.truncate(max);
     indices.sort_unstable();
     indices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{pair, pairs, space, vectors};
+    use super::*;
+    use crate::corpus::Corpus;
+    use crate::vector::units_of;
+
+    fn norm(v: &[f32]) -> f32 {
+        dot(v, v).sqrt()
+    }
+
+    #[test]
+    fn from_pairs_wants_one_vector_of_one_width_per_pair() {
+        let pairs = pairs();
+        assert!(PairSpace::from_pairs(&pairs, vectors()[..5].to_vec()).is_err());
+        let mut vectors = vectors();
+        vectors[3].push(1.0);
+        assert!(PairSpace::from_pairs(&pairs, vectors).is_err());
+        let empty = PairSpace::from_pairs(&[], Vec::new()).unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.dim(), 0);
+    }
+
+    #[test]
+    fn the_corpus_mean_is_taken_out_of_the_dense_parts() {
+        let pairs = [pair("a", "", "eins"), pair("b", "", "zwei")];
+        let raw = vec![vec![1.0, 0.1], vec![1.0, -0.1]];
+        assert!(crate::embedding::cosine(&raw[0], &raw[1]) > 0.98);
+        let space = PairSpace::from_pairs(&pairs, raw).unwrap();
+        // Without their common direction the two are opposite.
+        assert!(
+            (space.semantic(0, 1) + 1.0).abs() < 1e-5,
+            "{}",
+            space.semantic(0, 1)
+        );
+        for doc in 0..2 {
+            assert!((norm(space.vector(doc)) - 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn similarity_is_symmetric_and_highest_with_itself() {
+        let space = space();
+        for a in 0..space.len() {
+            for b in 0..space.len() {
+                assert_eq!(space.similarity(a, b), space.similarity(b, a), "{a} {b}");
+                let expected = SEMANTIC_WEIGHT * space.semantic(a, b)
+                    + (1.0 - SEMANTIC_WEIGHT) * space.lexical(a, b);
+                assert_eq!(space.similarity(a, b), expected);
+                if a != b {
+                    assert!(
+                        space.similarity(a, a) > space.similarity(a, b),
+                        "{a} is more like {b} than like itself"
+                    );
+                }
+            }
+            assert!((space.semantic(a, a) - 1.0).abs() < 1e-5);
+            assert!((space.lexical(a, a) - 1.0).abs() < 1e-5, "{a}");
+        }
+    }
+
+    #[test]
+    fn pairs_of_one_topic_are_nearest() {
+        let space = space();
+        for a in 0..space.len() {
+            let partner = a ^ 1;
+            let nearest = (0..space.len())
+                .filter(|&b| b != a)
+                .max_by(|&x, &y| space.similarity(a, x).total_cmp(&space.similarity(a, y)))
+                .unwrap();
+            assert_eq!(nearest, partner, "{}", space.id(a));
+            assert!(space.lexical(a, partner) > 0.0);
+        }
+        // The topics share no distinctive word.
+        assert_eq!(space.lexical(0, 2), 0.0);
+        assert_eq!(space.lexical(1, 4), 0.0);
+    }
+
+    #[test]
+    fn a_similarity_row_agrees_with_similarity() {
+        let space = space();
+        let all: Vec<usize> = (0..space.len()).collect();
+        for a in 0..space.len() {
+            let row = space.similarity_row(a, &all);
+            for (b, s) in row.into_iter().enumerate() {
+                let expected = if a == b { 1.0 } else { space.similarity(a, b) };
+                assert!((s - expected).abs() < 1e-6, "{a} {b}: {s} vs {expected}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_text_is_placed_as_a_pair_would_be() {
+        let space = space();
+        let pairs = pairs();
+        assert!(space.text_probe("Generator", &[1.0, 2.0]).is_none());
+        let probe = space.text_probe(&pairs[2].question, &vectors()[2]).unwrap();
+        assert_eq!(&*probe.dense, space.vector(2));
+        let cosines = space.cosines(&probe);
+        assert_eq!(cosines.len(), space.len());
+        let best = (0..space.len())
+            .max_by(|&a, &b| cosines[a].0.total_cmp(&cosines[b].0))
+            .unwrap();
+        assert_eq!(best, 2);
+        // "Quantisierung" is the question's distinctive word, which pairs 2 and 3 share.
+        assert!(cosines[2].1 > 0.0 && cosines[3].1 > 0.0, "{cosines:?}");
+        assert_eq!(cosines[0].1, 0.0);
+        // A pair's own probe gives its own similarities.
+        let own = space.cosines(&space.probe(1));
+        for (b, &(semantic, lexical)) in own.iter().enumerate() {
+            assert!((semantic - space.semantic(1, b)).abs() < 1e-6);
+            assert!((lexical - space.lexical(1, b)).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn a_pair_vector_mixes_question_and_answer_evenly() {
+        let pairs = vec![
+            pair("with-question", "Frage eins?", "Satz eins. Satz zwei."),
+            pair("without-question", "", "Nur eine Antwort."),
+        ];
+        let corpus = Corpus::from_pairs(pairs.clone()).unwrap();
+        let units = units_of(&corpus);
+        let unit_vectors: Vec<Vec<f32>> = units
+            .iter()
+            .map(|u| match (u.doc, u.kind) {
+                (0, UnitKind::Question) => vec![1.0, 0.0, 0.0],
+                (0, _) => vec![0.0, 1.0, 0.0],
+                _ => vec![0.0, 0.6, 0.8],
+            })
+            .collect();
+        let index = VectorIndex::build(units, unit_vectors).unwrap();
+        let space = PairSpace::new(corpus.pairs(), &index);
+        let expected = vec![vec![0.5, 0.5, 0.0], vec![0.0, 0.6, 0.8]];
+        let reference = PairSpace::from_pairs(&pairs, expected).unwrap();
+        for doc in 0..2 {
+            let (got, expected) = (space.vector(doc), reference.vector(doc));
+            assert!(
+                got.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6),
+                "{got:?} vs {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn link_thresholds_are_high_cosines_of_the_corpus() {
+        let space = space();
+        let n = space.len();
+        let above = |threshold: f32, cosine: &dyn Fn(usize, usize) -> f32| {
+            (0..n)
+                .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+                .filter(|&(a, b)| cosine(a, b) >= threshold)
+                .count()
+        };
+        // 15 pairs of pairs: the top tenth is the highest two.
+        assert_eq!(
+            above(space.semantic_threshold(), &|a, b| space.semantic(a, b)),
+            2
+        );
+        assert!(above(space.lexical_threshold(), &|a, b| space.lexical(a, b)) >= 1);
+        assert!(space.lexical_threshold() > 0.0);
+    }
+
+    #[test]
+    fn a_spread_sample_is_all_or_a_fixed_spread() {
+        assert_eq!(spread_sample(5, 10), vec![0, 1, 2, 3, 4]);
+        let sample = spread_sample(1000, 100);
+        assert_eq!(sample.len(), 100);
+        assert!(
+            sample.windows(2).all(|w| w[0] < w[1]),
+            "sorted and distinct"
+        );
+        assert!(sample[0] < 100 && sample[99] > 900, "spread over the range");
+        assert_eq!(sample, spread_sample(1000, 100));
+    }
+
+    #[test]
+    fn quantiles_of_sorted_values() {
+        assert_eq!(quantile(&mut [3.0, 1.0, 4.0, 2.0], 0.5), 3.0);
+        assert_eq!(quantile(&mut [3.0, 1.0, 4.0, 2.0], 0.9), 4.0);
+        assert_eq!(quantile(&mut [3.0, 1.0, 4.0, 2.0], 1.0), 4.0);
+        assert_eq!(quantile(&mut [], 0.9), 1.0);
+    }
 }

@@ -421,3 +421,190 @@ fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
     }
     sum
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::similarity::testing::{pair, pairs};
+
+    fn terms() -> Terms {
+        Terms::of(&pairs())
+    }
+
+    fn id(terms: &Terms, word: &str) -> u32 {
+        let stem = analysis::terms(&mut analysis::german_analyzer(), word).remove(0);
+        terms.ids[&stem]
+    }
+
+    fn shared(terms: &Terms, a: usize, b: usize) -> Vec<String> {
+        terms.shared(terms.bag(a), terms.bag(b))
+    }
+
+    #[test]
+    fn shared_distinctive_words_link_pairs() {
+        let terms = terms();
+        let gan = shared(&terms, 0, 1);
+        for word in ["Generator", "Diskriminator", "GAN"] {
+            assert!(gan.iter().any(|w| w == word), "{word} not in {gan:?}");
+        }
+        assert!(shared(&terms, 2, 3).iter().any(|w| w == "Quantisierung"));
+        assert!(terms.cosine(0, 1) > 0.3, "{}", terms.cosine(0, 1));
+        assert!(terms.cosine(2, 3) > 0.3, "{}", terms.cosine(2, 3));
+        assert_eq!(terms.cosine(0, 1), terms.cosine(1, 0));
+        // Different topics share no distinctive word.
+        assert!(shared(&terms, 0, 2).is_empty());
+        assert_eq!(terms.cosine(0, 2), 0.0);
+    }
+
+    #[test]
+    fn lexical_vectors_are_unit_tf_idf_over_words_of_two_pairs_or_more() {
+        let terms = terms();
+        for doc in 0..pairs().len() {
+            let vector = terms.lexical(doc);
+            let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{doc}: {norm}");
+            assert!(vector.windows(2).all(|w| w[0].0 < w[1].0), "sorted by term");
+            assert!((terms.cosine(doc, doc) - 1.0).abs() < 1e-5);
+        }
+        // "Rauschen" is used by one pair only: it cannot link two.
+        let rauschen = id(&terms, "Rauschen");
+        assert!(terms.bag(0).iter().any(|&(t, _)| t == rauschen));
+        assert!(terms.lexical(0).iter().all(|&(t, _)| t != rauschen));
+        // The postings are the transpose: scores through them are the cosines.
+        let scores = terms.lexical_scores(terms.lexical(0));
+        for (doc, score) in scores.into_iter().enumerate() {
+            assert!((score - terms.cosine(0, doc)).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn question_words_count_double() {
+        let terms = terms();
+        let generator = id(&terms, "Generator");
+        let weight = |doc: usize| {
+            terms
+                .bag(doc)
+                .iter()
+                .find(|&&(t, _)| t == generator)
+                .unwrap()
+                .1
+        };
+        // Once in the question and once in the answer; twice in the answer only.
+        assert_eq!(weight(0), QUESTION_TERM_WEIGHT + 1.0);
+        assert_eq!(weight(1), 2.0);
+    }
+
+    #[test]
+    fn filler_and_non_nouns_are_not_shown_in_a_corpus_that_capitalises_nouns() {
+        let terms = terms();
+        // "macht" is filler, "weniger" no noun; both are used by two pairs.
+        for word in ["macht", "weniger"] {
+            let id = id(&terms, word);
+            assert_eq!(terms.df[id as usize], 2, "{word}");
+            assert!(!terms.shown[id as usize], "{word}");
+        }
+        assert!(!shared(&terms, 2, 3).iter().any(|w| w == "weniger"));
+        assert!(!shared(&terms, 3, 4)
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case("macht")));
+        // Surface words keep the corpus's spelling.
+        assert_eq!(terms.surface[id(&terms, "generator") as usize], "Generator");
+    }
+
+    #[test]
+    fn every_word_may_be_shown_in_a_corpus_without_capitals() {
+        let pairs = vec![
+            pair("a", "what is a generator", "the generator makes images"),
+            pair(
+                "b",
+                "why is a generator unstable",
+                "the generator and the critic fight",
+            ),
+        ];
+        let terms = Terms::of(&pairs);
+        assert_eq!(terms.shared(terms.bag(0), terms.bag(1)), vec!["generator"]);
+    }
+
+    #[test]
+    fn class_labels_are_the_distinctive_words_of_each_class() {
+        let terms = terms();
+        let labels = terms.class_labels(&[vec![0, 1], vec![2, 3], vec![4, 5]]);
+        assert_eq!(labels.len(), 3);
+        let expected = ["Generator", "Quantisierung", "Tokens"];
+        for (words, expected) in labels.iter().zip(expected) {
+            assert!((2..=4).contains(&words.len()), "{words:?}");
+            assert!(
+                words.iter().any(|w| w == expected),
+                "{expected} not in {words:?}"
+            );
+        }
+        assert_eq!(
+            labels,
+            terms.class_labels(&[vec![0, 1], vec![2, 3], vec![4, 5]])
+        );
+    }
+
+    #[test]
+    fn a_text_outside_the_corpus_uses_the_corpus_vocabulary() {
+        let terms = terms();
+        let bag = terms.bag_of("Generator und Diskriminator, unbekanntes Wortgebilde");
+        let ids: Vec<u32> = bag.iter().map(|&(t, _)| t).collect();
+        let mut expected = vec![id(&terms, "Generator"), id(&terms, "Diskriminator")];
+        expected.sort_unstable();
+        assert_eq!(ids, expected);
+        assert!(bag.iter().all(|&(_, w)| w == QUESTION_TERM_WEIGHT));
+        let vector = terms.tf_idf(&bag);
+        let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn titles_are_ids_that_read_as_words_or_else_distinctive_question_words() {
+        let terms = terms();
+        let pairs = pairs();
+        assert_eq!(terms.title(&pairs[0]), "gan-basics");
+        let numbered = pair("17", &pairs[0].question, &pairs[0].answer);
+        assert_eq!(terms.title(&numbered), "Generator Diskriminator GAN");
+        let unknown = pair("18", "", "Nichts davon steht sonst irgendwo geschrieben");
+        assert_eq!(terms.title(&unknown), "Nichts davon steht sonst irgendwo");
+    }
+
+    #[test]
+    fn sentence_starts_and_capitals_are_told_apart() {
+        let text = "Modelle lernen Muster. Daten helfen: Netze rechnen";
+        let tokens = tokens(&mut analysis::german_analyzer(), text);
+        let seen: Vec<(&str, bool, bool)> = tokens
+            .iter()
+            .map(|t| (t.surface.as_str(), t.capital_inside, t.sentence_start))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("Modelle", true, true),
+                ("lernen", false, false),
+                ("Muster", true, false),
+                ("Daten", true, true),
+                ("helfen", false, false),
+                ("Netze", true, true),
+                ("rechnen", false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn words_differing_in_case_or_a_plural_s_are_one() {
+        assert!(same_word("LLM", "LLMs"));
+        assert!(same_word("Modell", "modell"));
+        assert!(!same_word("GAN", "Gen"));
+        assert!(is_showable("KI") && !is_showable("3b") && !is_showable("42"));
+    }
+
+    #[test]
+    fn sparse_dot_multiplies_common_indices() {
+        assert_eq!(
+            sparse_dot(&[(1, 2.0), (3, 1.0)], &[(0, 5.0), (3, 4.0)]),
+            4.0
+        );
+        assert_eq!(sparse_dot(&[], &[(0, 1.0)]), 0.0);
+    }
+}
