@@ -373,8 +373,8 @@ pub(crate) fn spread_sample(n: usize, max: usize) -> Vec<usize> {
 mod tests {
     use super::testing::{pair, pairs, space, vectors};
     use super::*;
+    use crate::corpus::units_of;
     use crate::corpus::Corpus;
-    use crate::vector::units_of;
 
     fn norm(v: &[f32]) -> f32 {
         dot(v, v).sqrt()
@@ -396,7 +396,7 @@ mod tests {
     fn the_corpus_mean_is_taken_out_of_the_dense_parts() {
         let pairs = [pair("a", "", "eins"), pair("b", "", "zwei")];
         let raw = vec![vec![1.0, 0.1], vec![1.0, -0.1]];
-        assert!(crate::embedding::cosine(&raw[0], &raw[1]) > 0.98);
+        assert!(crate::embed::cosine(&raw[0], &raw[1]) > 0.98);
         let space = PairSpace::from_pairs(&pairs, raw).unwrap();
         // Without their common direction the two are opposite.
         assert!(

@@ -432,7 +432,7 @@ mod tests {
     }
 
     fn id(terms: &Terms, word: &str) -> u32 {
-        let stem = analysis::terms(&mut analysis::german_analyzer(), word).remove(0);
+        let stem = text::terms(&mut text::german_analyzer(), word).remove(0);
         terms.ids[&stem]
     }
 
@@ -572,7 +572,7 @@ mod tests {
     #[test]
     fn sentence_starts_and_capitals_are_told_apart() {
         let text = "Modelle lernen Muster. Daten helfen: Netze rechnen";
-        let tokens = tokens(&mut analysis::german_analyzer(), text);
+        let tokens = tokens(&mut text::german_analyzer(), text);
         let seen: Vec<(&str, bool, bool)> = tokens
             .iter()
             .map(|t| (t.surface.as_str(), t.capital_inside, t.sentence_start))
