@@ -187,8 +187,9 @@ impl TokenIndex {
     /// MaxSim of `query_tokens` (see [`TokenIndex::query`]) against each pair of `docs`.
     pub fn maxsim(&self, query_tokens: &[f32], docs: &[usize]) -> Vec<f32> {
         let query = self.query(query_tokens);
+        let mut buffer = Vec::new();
         docs.iter()
-            .map(|&doc| self.doc(doc).maxsim(&query))
+            .map(|&doc| self.doc(doc).maxsim_in(&query, &mut buffer))
             .collect()
     }
 
@@ -291,16 +292,21 @@ impl DocTokens<'_> {
     /// MaxSim: the mean over the query's tokens of their best cosine with one of the pair's
     /// tokens. Zero when either side has no tokens.
     ///
-    /// The pair's rows are restored into one buffer that stays in cache, then meet the query's
-    /// in a matrix product, which `matrixmultiply` runs with the CPU's widest vector
-    /// instructions.
+    /// The pair's rows are restored into a buffer, then meet the query's in a matrix product,
+    /// which `matrixmultiply` runs with the CPU's widest vector instructions.
     pub fn maxsim(&self, query: &QueryTokens) -> f32 {
+        self.maxsim_in(query, &mut Vec::new())
+    }
+
+    /// [`DocTokens::maxsim`] restoring the rows into `buffer`: scoring many candidates through
+    /// one buffer keeps it in cache instead of asking the allocator for fresh pages each time.
+    pub fn maxsim_in(&self, query: &QueryTokens, buffer: &mut Vec<f32>) -> f32 {
         if query.rows == 0 || self.scales.is_empty() || query.dim != self.dim {
             return 0.0;
         }
         let query_rows = ArrayView2::from_shape((query.rows, self.dim), &query.values[..])
             .expect("length is rows × dim");
-        let mut buffer = vec![0.0; self.scales.len() * self.dim];
+        buffer.resize(self.scales.len() * self.dim, 0.0);
         for ((row, &scale), bytes) in buffer
             .chunks_exact_mut(self.dim)
             .zip(self.scales)
@@ -308,7 +314,7 @@ impl DocTokens<'_> {
         {
             dequantize(scale, bytes, row);
         }
-        let rows = ArrayView2::from_shape((self.scales.len(), self.dim), &buffer)
+        let rows = ArrayView2::from_shape((self.scales.len(), self.dim), &buffer[..])
             .expect("length is rows × dim");
         let best = rows
             .dot(&query_rows.t())

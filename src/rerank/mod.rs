@@ -83,6 +83,10 @@ impl Reranker for LateInteractionReranker {
         let Some(tokens) = query.tokens else {
             return Ok(candidates.iter().map(|c| c.fused_score).collect());
         };
-        Ok(candidates.iter().map(|c| c.tokens.maxsim(tokens)).collect())
+        let mut buffer = Vec::new();
+        Ok(candidates
+            .iter()
+            .map(|c| c.tokens.maxsim_in(tokens, &mut buffer))
+            .collect())
     }
 }
