@@ -144,15 +144,8 @@ fn builds_started_at_once_take_turns_and_leave_one_index() {
 fn asks_answer_while_the_index_is_rebuilt_again_and_again() {
     // Every rebuild ends by collecting the generation it replaced: the moment to catch.
     const REBUILDS: usize = 6;
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("faq.jsonl");
-    std::fs::write(&corpus, small_corpus()).unwrap();
-    let index = dir.path().join("index");
-    let rebuild = || {
-        let output = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
-        assert_success(&output, "a rebuild");
-    };
-    rebuild();
+    let (dir, index) = small_index();
+    let rebuild = || rebuild(dir.path(), &index);
     let rebuilding = AtomicBool::new(true);
     // Asks in `mode` until the rebuilds are done, `min` times at least; returns how often.
     let ask_until_rebuilt = |mode: &str, min: usize| {
@@ -202,6 +195,22 @@ impl Drop for Stop<'_> {
 }
 
 /// Four pairs, so that a build takes little more than loading the model.
+/// A temporary directory holding `faq.jsonl` (the small corpus) and its built `index`.
+fn small_index() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("faq.jsonl"), small_corpus()).unwrap();
+    let index = dir.path().join("index");
+    rebuild(dir.path(), &index);
+    (dir, index)
+}
+
+/// Indexes `dir/faq.jsonl` into `index`, as `antwort index --corpus` does.
+fn rebuild(dir: &Path, index: &Path) {
+    let corpus = dir.join("faq.jsonl");
+    let output = antwort(index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    assert_success(&output, "a rebuild");
+}
+
 fn small_corpus() -> String {
     [
         (
@@ -235,15 +244,8 @@ fn small_corpus() -> String {
 
 #[test]
 fn an_open_index_keeps_its_generation_until_it_is_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("faq.jsonl");
-    std::fs::write(&corpus, small_corpus()).unwrap();
-    let index = dir.path().join("index");
-    let rebuild = || {
-        let output = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
-        assert_success(&output, "a rebuild");
-    };
-    rebuild();
+    let (dir, index) = small_index();
+    let rebuild = || rebuild(dir.path(), &index);
     let first = entries(&index, "gen-");
     let opened = IndexDir::new(&index).open().unwrap();
 

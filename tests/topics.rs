@@ -106,13 +106,7 @@ fn related_excludes_itself_and_comes_best_first() {
             assert_eq!(r.id, pairs[r.doc].id);
             let semantic = r.semantic >= space.semantic_threshold();
             let lexical = r.lexical >= space.lexical_threshold() && !r.shared_terms.is_empty();
-            let expected = match (semantic, lexical) {
-                (true, true) => Link::Both,
-                (true, false) => Link::Semantic,
-                (false, true) => Link::Lexical,
-                (false, false) => Link::Weak,
-            };
-            assert_eq!(r.link, expected, "{r:#?}");
+            assert_eq!(r.link, Link::of(semantic, lexical), "{r:#?}");
         }
     }
     // Asking for more than there is gives everything else.

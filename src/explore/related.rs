@@ -22,6 +22,19 @@ pub enum Link {
     Weak,
 }
 
+impl Link {
+    /// The link of a pair that is, or is not, notably close in meaning and notably sharing
+    /// distinctive words.
+    pub fn of(semantic: bool, lexical: bool) -> Link {
+        match (semantic, lexical) {
+            (true, true) => Link::Both,
+            (true, false) => Link::Semantic,
+            (false, true) => Link::Lexical,
+            (false, false) => Link::Weak,
+        }
+    }
+}
+
 /// A pair related to another pair or to a text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Related {
@@ -88,12 +101,7 @@ fn nearest(space: &PairSpace, probe: &Probe, skip: Option<usize>, k: usize) -> V
             let (doc, semantic, lexical) = s;
             let shared_terms = terms.shared(&probe.bag, terms.bag(doc));
             let is_lexical = lexical >= space.lexical_threshold() && !shared_terms.is_empty();
-            let link = match (semantic >= space.semantic_threshold(), is_lexical) {
-                (true, true) => Link::Both,
-                (true, false) => Link::Semantic,
-                (false, true) => Link::Lexical,
-                (false, false) => Link::Weak,
-            };
+            let link = Link::of(semantic >= space.semantic_threshold(), is_lexical);
             Related {
                 doc,
                 id: space.id(doc).to_string(),
@@ -148,13 +156,7 @@ mod tests {
             for r in related(&space, doc, 5) {
                 let semantic = r.semantic >= space.semantic_threshold();
                 let lexical = r.lexical >= space.lexical_threshold() && !r.shared_terms.is_empty();
-                let expected = match (semantic, lexical) {
-                    (true, true) => Link::Both,
-                    (true, false) => Link::Semantic,
-                    (false, true) => Link::Lexical,
-                    (false, false) => Link::Weak,
-                };
-                assert_eq!(r.link, expected, "{r:#?}");
+                assert_eq!(r.link, Link::of(semantic, lexical), "{r:#?}");
             }
         }
     }
