@@ -19,7 +19,7 @@ use crate::error::{Error, IoContext, Result};
 
 mod units;
 
-pub use units::{units_of, Unit, UnitKind};
+pub use units::{units_of, units_of_pair, Unit, UnitKind};
 
 /// The bundled corpus: generative-AI interview questions, from `corpus/genai-interview.jsonl`.
 /// Compiled in so that `antwort` answers from a bare binary, with no path to get wrong.

@@ -46,6 +46,14 @@ impl Unit {
 /// Whole multi-sentence answers are not embedded as well: on the judged queries they added
 /// nothing over their sentences and, being the longest inputs, cost three quarters of the
 /// embedding time (docs/EVALUATION.md, "Units").
+/// Where the units of pair `doc` are in `units`, as [`units_of`] orders them: pair by pair,
+/// so one contiguous run, found by binary search.
+pub fn units_of_pair(units: &[Unit], doc: usize) -> std::ops::Range<usize> {
+    let start = units.partition_point(|u| u.doc < doc);
+    let end = units.partition_point(|u| u.doc <= doc);
+    start..end
+}
+
 pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
     let mut units = Vec::new();
     for (doc, pair) in corpus.pairs().iter().enumerate() {

@@ -11,9 +11,15 @@
 //!     manifest.json      format version, corpus and model checksums, counts
 //!     corpus.jsonl       the pairs as indexed, so answers show even if the source moves
 //!     lexical/           tantivy
-//!     vectors/           units.json + hnsw_rs graph
+//!     vectors/           units.bin + hnsw_rs graph (which holds the embeddings)
 //!     tokens.bin         token states for late interaction
 //! ```
+//!
+//! A build reuses what it can of the live generation: a pair whose question and answer are
+//! unchanged keeps its embeddings and token states, and only new or changed pairs are embedded
+//! (embedding is nearly all of a build's time). The lexical index, the graph and the
+//! calibration are made anew over the whole corpus, so that a reused index answers as a full
+//! build of the same corpus would; see [`BuildStats`] for the one thing it inherits.
 //!
 //! A build writes a whole generation into a temporary directory, renames it into place, and
 //! only then points `CURRENT` at it with an atomic rename: an interrupted or failed build leaves
@@ -28,14 +34,15 @@
 //! collected by a later build. The locks are the operating system's: they end with the process
 //! that held them, however it ends.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::corpus::units_of;
+use crate::corpus::{units_of, units_of_pair, Unit};
 use crate::corpus::{Corpus, CorpusSource, QaPair};
 use crate::embed::{Encoder, Progress};
 use crate::error::{Error, IoContext, Result};
@@ -49,7 +56,7 @@ mod lock;
 pub use lock::BuildLock;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
@@ -57,6 +64,8 @@ const CORPUS: &str = "corpus.jsonl";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const TOKENS: &str = "tokens.bin";
+/// The token states of a build in progress, before they are quantized into [`TOKENS`].
+const TOKENS_SPILL: &str = "tokens.spill";
 const BUILD_PREFIX: &str = ".build-";
 const GENERATION_PREFIX: &str = "gen-";
 /// A `CURRENT` being written, before it replaces the old one.
@@ -76,6 +85,53 @@ pub struct Manifest {
     pub built_at_unix: u64,
     /// How similar an answerable question is to the corpus, measured on the corpus itself.
     pub calibration: Calibration,
+    /// What the build embedded, reused and spent.
+    pub build: BuildStats,
+}
+
+/// What one build did, kept in its manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildStats {
+    /// Pairs embedded by this build.
+    pub pairs_embedded: usize,
+    /// Pairs whose embeddings and token states were taken over from the previous generation.
+    pub pairs_reused: usize,
+    /// Units (questions, sentences) embedded by this build.
+    pub units_embedded: usize,
+    /// Token states stored.
+    pub tokens: usize,
+    /// Pairs embedded since the last full build, which measured the token states' mean and
+    /// spreads ([`crate::rerank::late_interaction`]): reused states were coded on those, so
+    /// builds that reuse keep them. When this passes [`REFIT_SHARE`] of the corpus, the next
+    /// build embeds everything and measures them anew.
+    pub embedded_since_full: usize,
+    /// Seconds spent, by phase.
+    pub seconds: PhaseSeconds,
+}
+
+/// Seconds a build spent in each phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    pub lexical: f64,
+    pub embed: f64,
+    pub tokens: f64,
+    pub graph: f64,
+    pub calibrate: f64,
+    pub total: f64,
+}
+
+/// Share of the corpus that may have been embedded since the last full build before a build
+/// embeds everything again (see [`BuildStats::embedded_since_full`]).
+pub const REFIT_SHARE: f64 = 0.25;
+
+/// Whether a build may reuse the live generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reuse {
+    /// Reuse the unchanged pairs' embeddings when the live generation allows it.
+    #[default]
+    Unchanged,
+    /// Embed every pair and measure everything anew.
+    Nothing,
 }
 
 /// The corpus's own yardstick for "the corpus does not answer this".
@@ -281,6 +337,18 @@ impl IndexDir {
         encoder: &dyn Encoder,
         progress: &dyn Progress,
     ) -> Result<Manifest> {
+        self.build_reusing(corpus, source, encoder, progress, Reuse::default())
+    }
+
+    /// [`IndexDir::build`], saying what it may reuse of the live generation.
+    pub fn build_reusing(
+        &self,
+        corpus: &Corpus,
+        source: &CorpusSource,
+        encoder: &dyn Encoder,
+        progress: &dyn Progress,
+        reuse: Reuse,
+    ) -> Result<Manifest> {
         let lock = self.lock_for_build(|| {})?;
         let held = lock.held();
         let _building = held.building();
@@ -289,7 +357,24 @@ impl IndexDir {
             .prefix(BUILD_PREFIX)
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
-        let manifest = write_generation(staging.path(), corpus, source, encoder, progress)?;
+        // A live generation that cannot be opened (older format, damaged) is simply not reused.
+        let previous = match reuse {
+            Reuse::Unchanged => self
+                .open()
+                .ok()
+                .filter(|p| p.manifest.model_checksum == encoder.model_checksum()),
+            Reuse::Nothing => None,
+        };
+        let manifest = write_generation(
+            staging.path(),
+            corpus,
+            source,
+            encoder,
+            progress,
+            previous.as_ref(),
+        )?;
+        // Its reader lock would keep the old generation from being collected below.
+        drop(previous);
         lock::create_reader_lock(staging.path()).context(|| {
             format!(
                 "cannot create the reader lock in {}",
@@ -324,7 +409,10 @@ fn write_generation(
     source: &CorpusSource,
     encoder: &dyn Encoder,
     progress: &dyn Progress,
+    previous: Option<&Index>,
 ) -> Result<Manifest> {
+    let started = Instant::now();
+    let mut seconds = PhaseSeconds::default();
     let mut lines = Vec::new();
     for pair in corpus.pairs() {
         serde_json::to_writer(&mut lines, pair).expect("pairs serialize");
@@ -334,25 +422,63 @@ fn write_generation(
 
     let lexical_dir = dir.join(LEXICAL);
     std::fs::create_dir(&lexical_dir).context(|| "cannot create lexical/".to_string())?;
+    let phase = Instant::now();
     LexicalIndex::build(&lexical_dir, corpus)?;
+    seconds.lexical = phase.elapsed().as_secs_f64();
 
     let units = units_of(corpus);
-    let texts: Vec<&str> = units.iter().map(|u| u.text(corpus)).collect();
+    let reused = reusable(corpus, &units, previous);
+    let previous = previous.filter(|_| reused.iter().any(Option::is_some));
+    let pairs_reused = reused.iter().flatten().count();
+    let embedded_since_full = previous.map_or(0, |p| p.manifest.build.embedded_since_full)
+        + (corpus.len() - pairs_reused);
+
+    let phase = Instant::now();
     let mut embeddings = vec![Vec::new(); units.len()];
-    let mut tokens = TokenIndexBuilder::new(units.len());
-    encoder.encode_passages(&texts, progress, &mut |unit, encoding| {
-        tokens.add(unit, &encoding);
+    let mut to_embed = Vec::new();
+    for (unit, u) in units.iter().enumerate() {
+        match (reused[u.doc], previous) {
+            (Some(old), Some(previous)) => {
+                let first = previous.vectors.units_of_doc(old).start;
+                let offset = unit - units_of_pair(&units, u.doc).start;
+                embeddings[unit] = previous.vectors.vector(first + offset).to_vec();
+            }
+            _ => to_embed.push(unit),
+        }
+    }
+    let texts: Vec<&str> = to_embed.iter().map(|&u| units[u].text(corpus)).collect();
+    let mut tokens = TokenIndexBuilder::new(&dir.join(TOKENS_SPILL), units.len())?;
+    let mut spilled = Ok(());
+    encoder.encode_passages(&texts, progress, &mut |i, encoding| {
+        let unit = to_embed[i];
+        if spilled.is_ok() {
+            spilled = tokens.add(unit, &encoding);
+        }
         embeddings[unit] = encoding.vector;
     })?;
+    spilled?;
+    seconds.embed = phase.elapsed().as_secs_f64();
+
+    let phase = Instant::now();
     let unit_docs: Vec<usize> = units.iter().map(|u| u.doc).collect();
-    tokens
-        .finish(corpus.len(), &unit_docs)
-        .save(&dir.join(TOKENS))?;
+    let token_index = tokens.finish(
+        &dir.join(TOKENS),
+        &unit_docs,
+        &reused,
+        previous.map(|p| &p.tokens),
+    )?;
+    seconds.tokens = phase.elapsed().as_secs_f64();
+
+    let phase = Instant::now();
     let vectors = VectorIndex::build(units, embeddings)?;
-    let calibration = calibrate(corpus, &vectors, encoder)?;
     let vectors_dir = dir.join(VECTORS);
     std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;
     vectors.save(&vectors_dir)?;
+    seconds.graph = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
+    let calibration = calibrate(corpus, &vectors, encoder)?;
+    seconds.calibrate = phase.elapsed().as_secs_f64();
+    seconds.total = started.elapsed().as_secs_f64();
 
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -367,11 +493,62 @@ fn write_generation(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         calibration,
+        build: BuildStats {
+            pairs_embedded: corpus.len() - pairs_reused,
+            pairs_reused,
+            units_embedded: to_embed.len(),
+            tokens: token_index.rows(),
+            embedded_since_full: if previous.is_some() {
+                embedded_since_full
+            } else {
+                0
+            },
+            seconds,
+        },
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     std::fs::write(dir.join(MANIFEST), json)
         .context(|| "cannot write manifest.json".to_string())?;
     Ok(manifest)
+}
+
+/// For each pair of `corpus`, the pair of `previous` whose embeddings and token states it can
+/// take over: same question and answer, hence the same units. None for all when too much of
+/// the corpus has been embedded since the last full build ([`REFIT_SHARE`]).
+fn reusable(corpus: &Corpus, units: &[Unit], previous: Option<&Index>) -> Vec<Option<usize>> {
+    let none = vec![None; corpus.len()];
+    let Some(previous) = previous else {
+        return none;
+    };
+    let old: HashMap<(&str, &str), usize> = previous
+        .corpus
+        .pairs()
+        .iter()
+        .enumerate()
+        .map(|(doc, p)| ((p.question.as_str(), p.answer.as_str()), doc))
+        .collect();
+    let reused: Vec<Option<usize>> = corpus
+        .pairs()
+        .iter()
+        .enumerate()
+        .map(|(doc, pair)| {
+            let &old_doc = old.get(&(pair.question.as_str(), pair.answer.as_str()))?;
+            let new_units = &units[units_of_pair(units, doc)];
+            let old_units = &previous.vectors.units()[previous.vectors.units_of_doc(old_doc)];
+            let same = new_units.len() == old_units.len()
+                && new_units
+                    .iter()
+                    .zip(old_units)
+                    .all(|(a, b)| a.kind == b.kind && a.span == b.span);
+            same.then_some(old_doc)
+        })
+        .collect();
+    let changed = reused.iter().filter(|r| r.is_none()).count();
+    let since_full = previous.manifest.build.embedded_since_full + changed;
+    if since_full as f64 > REFIT_SHARE * corpus.len() as f64 {
+        return none;
+    }
+    reused
 }
 
 /// See [`Calibration`].

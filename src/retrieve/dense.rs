@@ -9,13 +9,15 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use hnsw_rs::api::AnnT;
-use hnsw_rs::hnswio::HnswIo;
+use hnsw_rs::hnsw::Point;
+use hnsw_rs::hnswio::{HnswIo, ReloadOptions};
 use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
-use crate::corpus::Unit;
-use crate::corpus::UnitKind;
+use crate::corpus::{units_of_pair, Unit, UnitKind};
 use crate::embed::cosine;
 use crate::error::{Error, IoContext, Result};
 
@@ -45,7 +47,9 @@ const EF_CONSTRUCTION: usize = 200;
 const MIN_EF_SEARCH: usize = 128;
 const MAX_LAYERS: usize = 16;
 const GRAPH_BASENAME: &str = "graph";
-const UNITS_FILE: &str = "units.json";
+const UNITS_FILE: &str = "units.bin";
+/// A unit in [`UNITS_FILE`]: pair (u32), kind (u8), span start and end (u32), little-endian.
+const UNIT_BYTES: usize = 13;
 
 /// Runs `f`, turning a panic into `Err` without the panic message and backtrace that the
 /// default hook would print: the caller reports the failure in its own words.
@@ -71,9 +75,12 @@ fn catch_unwind_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 }
 
 /// Units, their embeddings, and the HNSW graph over them.
+///
+/// The embeddings live once, in the graph's points (mapped from the graph's data file once
+/// loaded); `points` only indexes them by unit.
 pub struct VectorIndex {
     units: Vec<Unit>,
-    vectors: Vec<Vec<f32>>,
+    points: Vec<Arc<Point<'static, f32>>>,
     graph: Hnsw<'static, f32, UnitCosine>,
 }
 
@@ -100,17 +107,32 @@ impl VectorIndex {
             .map(|(id, v)| (v.as_slice(), id))
             .collect();
         graph.parallel_insert_slice(&items);
+        drop(items);
+        drop(vectors);
         graph.set_searching_mode(true);
+        let points = points_by_unit(&graph, units.len())
+            .ok_or_else(|| Error::Internal("the HNSW graph lost a unit".into()))?;
         Ok(VectorIndex {
             units,
-            vectors,
+            points,
             graph,
         })
     }
 
     /// Writes units and graph (which holds the vectors) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let units = serde_json::to_vec(&self.units).expect("units serialize");
+        let mut units = Vec::with_capacity(self.units.len() * UNIT_BYTES);
+        for unit in &self.units {
+            let kind = match unit.kind {
+                UnitKind::Question => 0u8,
+                UnitKind::Answer => 1,
+                UnitKind::Sentence => 2,
+            };
+            units.extend_from_slice(&(unit.doc as u32).to_le_bytes());
+            units.push(kind);
+            units.extend_from_slice(&(unit.span.start as u32).to_le_bytes());
+            units.extend_from_slice(&(unit.span.end as u32).to_le_bytes());
+        }
         std::fs::write(dir.join(UNITS_FILE), units)
             .context(|| format!("cannot write {}", dir.join(UNITS_FILE).display()))?;
         let written = self
@@ -133,33 +155,28 @@ impl VectorIndex {
         let caused = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| {
             Error::index_caused(dir, format!("{what}; rebuild it with `antwort index`"), e)
         };
-        let units: Vec<Unit> = std::fs::read(dir.join(UNITS_FILE))
-            .map_err(|e| caused(&format!("cannot read {UNITS_FILE}"), e.into()))
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| caused(&format!("{UNITS_FILE} is damaged"), e.into()))
-            })?;
-        // hnsw_rs ties a loaded graph to the lifetime of its loader. Without mmap the loader
-        // holds only paths and options (the graph owns its vectors), so leaking it once per
-        // load costs a few hundred bytes and gives a graph that can live in a plain struct.
-        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, GRAPH_BASENAME)));
+        let bytes = std::fs::read(dir.join(UNITS_FILE))
+            .map_err(|e| caused(&format!("cannot read {UNITS_FILE}"), e.into()))?;
+        let units = parse_units(&bytes)
+            .ok_or_else(|| damaged(format!("{UNITS_FILE} is damaged")))?;
+        // hnsw_rs ties a loaded graph to the lifetime of its loader, which maps the graph's
+        // data file: leaking the loader once per load keeps the map for as long as the graph
+        // lives, in a plain struct. The embeddings are then read from the map, and only the
+        // pages a search visits are ever in memory.
+        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new_with_options(
+            dir,
+            GRAPH_BASENAME,
+            ReloadOptions::new(true),
+        )));
         // hnsw_rs asserts on damaged files instead of returning an error.
         let graph = catch_unwind_quietly(move || { loader }.load_hnsw::<f32, UnitCosine>())
             .map_err(|_| damaged("the HNSW graph is damaged".into()))?
             .map_err(|e| caused("cannot read the HNSW graph", e.into()))?;
-        let mut vectors = vec![Vec::new(); units.len()];
-        for point in graph.get_point_indexation() {
-            let slot = vectors
-                .get_mut(point.get_origin_id())
-                .ok_or_else(|| damaged("the HNSW graph does not match units.json".into()))?;
-            *slot = point.get_v().to_vec();
-        }
-        if vectors.iter().any(Vec::is_empty) {
-            return Err(damaged("the HNSW graph does not match units.json".into()));
-        }
+        let points = points_by_unit(&graph, units.len())
+            .ok_or_else(|| damaged(format!("the HNSW graph does not match {UNITS_FILE}")))?;
         Ok(VectorIndex {
             units,
-            vectors,
+            points,
             graph,
         })
     }
@@ -169,15 +186,12 @@ impl VectorIndex {
     }
 
     pub fn vector(&self, unit: usize) -> &[f32] {
-        &self.vectors[unit]
+        self.points[unit].get_v()
     }
 
-    /// Ids of the units of one pair. Units are stored pair by pair ([`units_of`]), so they are
-    /// one contiguous run, found by binary search.
+    /// Ids of the units of one pair ([`units_of_pair`]).
     pub fn units_of_doc(&self, doc: usize) -> std::ops::Range<usize> {
-        let start = self.units.partition_point(|u| u.doc < doc);
-        let end = self.units.partition_point(|u| u.doc <= doc);
-        start..end
+        units_of_pair(&self.units, doc)
     }
 
     pub fn len(&self) -> usize {
@@ -213,18 +227,62 @@ impl VectorIndex {
     pub fn exact_search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
         let k = k.min(self.units.len());
         let mut hits: Vec<UnitHit> = self
-            .vectors
+            .points
             .iter()
             .enumerate()
-            .map(|(unit, v)| UnitHit {
+            .map(|(unit, point)| UnitHit {
                 unit,
-                similarity: cosine(query, v),
+                similarity: cosine(query, point.get_v()),
             })
             .collect();
         hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         hits.truncate(k);
         hits
     }
+}
+
+/// The graph's points by unit id, if every unit has exactly one.
+fn points_by_unit(
+    graph: &Hnsw<'static, f32, UnitCosine>,
+    units: usize,
+) -> Option<Vec<Arc<Point<'static, f32>>>> {
+    let mut points: Vec<Option<Arc<Point<'static, f32>>>> = vec![None; units];
+    for point in graph.get_point_indexation() {
+        let slot = points.get_mut(point.get_origin_id())?;
+        if slot.replace(point).is_some() {
+            return None;
+        }
+    }
+    points.into_iter().collect()
+}
+
+/// Reads what [`VectorIndex::save`] wrote of the units; `None` if it is damaged.
+fn parse_units(bytes: &[u8]) -> Option<Vec<Unit>> {
+    if bytes.len() % UNIT_BYTES != 0 {
+        return None;
+    }
+    let u32_at = |record: &[u8], at: usize| {
+        u32::from_le_bytes(record[at..at + 4].try_into().expect("four bytes")) as usize
+    };
+    let mut units = Vec::with_capacity(bytes.len() / UNIT_BYTES);
+    for record in bytes.chunks_exact(UNIT_BYTES) {
+        let kind = match record[4] {
+            0 => UnitKind::Question,
+            1 => UnitKind::Answer,
+            2 => UnitKind::Sentence,
+            _ => return None,
+        };
+        let (doc, start, end) = (u32_at(record, 0), u32_at(record, 5), u32_at(record, 9));
+        if start > end || units.last().is_some_and(|u: &Unit| u.doc > doc) {
+            return None;
+        }
+        units.push(Unit {
+            doc,
+            kind,
+            span: start..end,
+        });
+    }
+    Some(units)
 }
 
 /// How the dense arm finds a query's nearest units.
