@@ -17,7 +17,7 @@ use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
-use antwort::index::{BuildLock, IndexDir, Staleness};
+use antwort::index::{BuildLock, BuildStats, IndexDir, Reuse, Staleness};
 use antwort::search::{Mode, SearchOptions, Searcher};
 use antwort::similarity::PairSpace;
 
@@ -62,6 +62,10 @@ pub enum Command {
         /// Markdown with `## Question` headings.
         #[arg(long)]
         corpus: Option<PathBuf>,
+        /// Embed every pair anew instead of reusing the unchanged pairs of the current index,
+        /// and measure the token states' statistics afresh.
+        #[arg(long)]
+        full: bool,
     },
     /// Answer a question; builds or refreshes the index first when needed.
     Ask(AskArgs),
@@ -290,7 +294,14 @@ pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
 pub(crate) fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Index { corpus } => index(&cli, corpus.as_deref()),
+        Command::Index { corpus, full } => {
+            let reuse = if *full {
+                Reuse::Nothing
+            } else {
+                Reuse::Unchanged
+            };
+            index(&cli, corpus.as_deref(), reuse)
+        }
         Command::Ask(args) => ask(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
         Command::Related(args) => topics::related(&cli, args),
@@ -298,7 +309,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     }
 }
 
-fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
+fn index(cli: &Cli, corpus_path: Option<&Path>, reuse: Reuse) -> anyhow::Result<()> {
     let source = corpus_path.map_or(CorpusSource::Bundled, |p| {
         CorpusSource::File(p.to_path_buf())
     });
@@ -325,7 +336,7 @@ fn index(cli: &Cli, corpus_path: Option<&Path>) -> anyhow::Result<()> {
         return Ok(());
     }
     let encoder = load_encoder(&models, cli.threads)?;
-    build(&dir, &corpus, &source, &encoder)?;
+    build(&dir, &corpus, &source, &encoder, reuse)?;
     Ok(())
 }
 
@@ -345,6 +356,7 @@ fn build(
     corpus: &Corpus,
     source: &CorpusSource,
     encoder: &dyn Encoder,
+    reuse: Reuse,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = ProgressBar::new(0).with_style(
@@ -352,9 +364,9 @@ fn build(
             .expect("valid template")
             .progress_chars("=> "),
     );
-    progress.set_message(format!("embedding {} pairs", corpus.len()));
+    progress.set_message(format!("embedding (corpus of {} pairs)", corpus.len()));
     let manifest = dir
-        .build(corpus, source, encoder, &Bar(progress.clone()))
+        .build_reusing(corpus, source, encoder, &Bar(progress.clone()), reuse)
         .with_context(|| format!("index at {} left as it was", dir.root().display()))?;
     progress.finish_and_clear();
     eprintln!(
@@ -364,7 +376,31 @@ fn build(
         dir.root().display(),
         started.elapsed().as_secs_f64()
     );
+    eprintln!("{}", build_summary(&manifest.build));
     Ok(())
+}
+
+/// What a build embedded and reused, and where its time went.
+fn build_summary(stats: &BuildStats) -> String {
+    let s = &stats.seconds;
+    let rate = if s.embed > 0.0 {
+        format!(", {:.0} tokens/s", stats.tokens_embedded as f64 / s.embed)
+    } else {
+        String::new()
+    };
+    format!(
+        "  embedded {} pairs ({} units, {} tokens{rate}), reused {}\n  \
+         seconds: lexical {:.1}, embedding {:.1}, token states {:.1}, graph {:.1}, calibration {:.1}",
+        stats.pairs_embedded,
+        stats.units_embedded,
+        stats.tokens_embedded,
+        stats.pairs_reused,
+        s.lexical,
+        s.embed,
+        s.tokens,
+        s.graph,
+        s.calibrate,
+    )
 }
 
 /// Opens the index for querying, building or rebuilding it first when it is missing or stale.
@@ -400,7 +436,7 @@ pub fn open_searcher_in(
                     dir.root().display()
                 );
                 let loaded = load_encoder(models, cli.threads)?;
-                build(&dir, &corpus, &source, &loaded)?;
+                build(&dir, &corpus, &source, &loaded, Reuse::Unchanged)?;
                 encoder = Some(loaded);
             }
         }

@@ -18,8 +18,8 @@
 //! A build reuses what it can of the live generation: a pair whose question and answer are
 //! unchanged keeps its embeddings and token states, and only new or changed pairs are embedded
 //! (embedding is nearly all of a build's time). The lexical index, the graph and the
-//! calibration are made anew over the whole corpus, so that a reused index answers as a full
-//! build of the same corpus would; see [`BuildStats`] for the one thing it inherits.
+//! calibration are made anew over the whole corpus, so that the new generation answers as a
+//! full build of the same corpus would.
 //!
 //! A build writes a whole generation into a temporary directory, renames it into place, and
 //! only then points `CURRENT` at it with an atomic rename: an interrupted or failed build leaves
@@ -46,7 +46,7 @@ use crate::corpus::{units_of, units_of_pair, Unit};
 use crate::corpus::{Corpus, CorpusSource, QaPair};
 use crate::embed::{Encoder, Progress};
 use crate::error::{Error, IoContext, Result};
-use crate::rerank::late_interaction::{TokenIndex, TokenIndexBuilder};
+use crate::rerank::late_interaction::{Quantizer, TokenIndex, TokenIndexBuilder};
 use crate::retrieve::dense::VectorIndex;
 use crate::retrieve::lexical::LexicalIndex;
 
@@ -100,11 +100,8 @@ pub struct BuildStats {
     pub units_embedded: usize,
     /// Token states stored.
     pub tokens: usize,
-    /// Pairs embedded since the last full build, which measured the token states' mean and
-    /// spreads ([`crate::rerank::late_interaction`]): reused states were coded on those, so
-    /// builds that reuse keep them. When this passes [`REFIT_SHARE`] of the corpus, the next
-    /// build embeds everything and measures them anew.
-    pub embedded_since_full: usize,
+    /// Token states this build embedded (the rest were reused).
+    pub tokens_embedded: usize,
     /// Seconds spent, by phase.
     pub seconds: PhaseSeconds,
 }
@@ -120,17 +117,13 @@ pub struct PhaseSeconds {
     pub total: f64,
 }
 
-/// Share of the corpus that may have been embedded since the last full build before a build
-/// embeds everything again (see [`BuildStats::embedded_since_full`]).
-pub const REFIT_SHARE: f64 = 0.25;
-
 /// Whether a build may reuse the live generation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Reuse {
     /// Reuse the unchanged pairs' embeddings when the live generation allows it.
     #[default]
     Unchanged,
-    /// Embed every pair and measure everything anew.
+    /// Embed every pair.
     Nothing,
 }
 
@@ -430,8 +423,6 @@ fn write_generation(
     let reused = reusable(corpus, &units, previous);
     let previous = previous.filter(|_| reused.iter().any(Option::is_some));
     let pairs_reused = reused.iter().flatten().count();
-    let embedded_since_full = previous.map_or(0, |p| p.manifest.build.embedded_since_full)
-        + (corpus.len() - pairs_reused);
 
     let phase = Instant::now();
     let mut embeddings = vec![Vec::new(); units.len()];
@@ -447,7 +438,11 @@ fn write_generation(
         }
     }
     let texts: Vec<&str> = to_embed.iter().map(|&u| units[u].text(corpus)).collect();
-    let mut tokens = TokenIndexBuilder::new(&dir.join(TOKENS_SPILL), units.len())?;
+    let quantizer = match previous {
+        Some(previous) => previous.tokens.quantizer().clone(),
+        None => reference_quantizer(encoder)?,
+    };
+    let mut tokens = TokenIndexBuilder::new(quantizer, &dir.join(TOKENS_SPILL), units.len())?;
     let mut spilled = Ok(());
     encoder.encode_passages(&texts, progress, &mut |i, encoding| {
         let unit = to_embed[i];
@@ -458,6 +453,7 @@ fn write_generation(
     })?;
     spilled?;
     seconds.embed = phase.elapsed().as_secs_f64();
+    let tokens_embedded = tokens.rows_added();
 
     let phase = Instant::now();
     let unit_docs: Vec<usize> = units.iter().map(|u| u.doc).collect();
@@ -498,11 +494,7 @@ fn write_generation(
             pairs_reused,
             units_embedded: to_embed.len(),
             tokens: token_index.rows(),
-            embedded_since_full: if previous.is_some() {
-                embedded_since_full
-            } else {
-                0
-            },
+            tokens_embedded,
             seconds,
         },
     };
@@ -513,12 +505,10 @@ fn write_generation(
 }
 
 /// For each pair of `corpus`, the pair of `previous` whose embeddings and token states it can
-/// take over: same question and answer, hence the same units. None for all when too much of
-/// the corpus has been embedded since the last full build ([`REFIT_SHARE`]).
+/// take over: same question and answer, hence the same units.
 fn reusable(corpus: &Corpus, units: &[Unit], previous: Option<&Index>) -> Vec<Option<usize>> {
-    let none = vec![None; corpus.len()];
     let Some(previous) = previous else {
-        return none;
+        return vec![None; corpus.len()];
     };
     let old: HashMap<(&str, &str), usize> = previous
         .corpus
@@ -527,28 +517,29 @@ fn reusable(corpus: &Corpus, units: &[Unit], previous: Option<&Index>) -> Vec<Op
         .enumerate()
         .map(|(doc, p)| ((p.question.as_str(), p.answer.as_str()), doc))
         .collect();
-    let reused: Vec<Option<usize>> = corpus
-        .pairs()
-        .iter()
-        .enumerate()
+    let old_units = previous.vectors.units();
+    (corpus.pairs().iter().enumerate())
         .map(|(doc, pair)| {
             let &old_doc = old.get(&(pair.question.as_str(), pair.answer.as_str()))?;
             let new_units = &units[units_of_pair(units, doc)];
-            let old_units = &previous.vectors.units()[previous.vectors.units_of_doc(old_doc)];
+            let old_units = &old_units[previous.vectors.units_of_doc(old_doc)];
             let same = new_units.len() == old_units.len()
-                && new_units
-                    .iter()
-                    .zip(old_units)
+                && (new_units.iter().zip(old_units))
                     .all(|(a, b)| a.kind == b.kind && a.span == b.span);
             same.then_some(old_doc)
         })
-        .collect();
-    let changed = reused.iter().filter(|r| r.is_none()).count();
-    let since_full = previous.manifest.build.embedded_since_full + changed;
-    if since_full as f64 > REFIT_SHARE * corpus.len() as f64 {
-        return none;
-    }
-    reused
+        .collect()
+}
+
+/// The quantizer of the model's token states ([`Quantizer`]), measured on the bundled corpus:
+/// a fixed text, so that every build with one model codes a pair the same way.
+fn reference_quantizer(encoder: &dyn Encoder) -> Result<Quantizer> {
+    let reference = Corpus::load(&CorpusSource::Bundled)?;
+    let units = units_of(&reference);
+    let texts: Vec<&str> = units.iter().map(|u| u.text(&reference)).collect();
+    let encodings = encoder.encode_all(&texts)?;
+    Quantizer::fit(&encodings)
+        .ok_or_else(|| Error::Internal("the model gave no token states for the reference".into()))
 }
 
 /// See [`Calibration`].

@@ -17,29 +17,30 @@
 //!
 //! The states come free with the units' embeddings at index time (the same ONNX run). They are
 //! the largest part of an index by far (a state per token where retrieval keeps a vector per
-//! sentence), so they are stored at two bits per dimension: each dimension of a centred state
-//! is scaled by that dimension's spread over the corpus and rounded to the nearest of the four
-//! levels that are optimal for a normal distribution (Lloyd–Max), and one gain per token
-//! restores its length. That is 96 bytes for e5-small's 384 dimensions plus 4 for the gain, a
-//! quarter of one byte per dimension; what it costs in ranking is in docs/EVALUATION.md. A
-//! loaded index maps the file and reads only its candidates' rows.
+//! sentence), so they are stored at two bits per dimension: each dimension, less the model's
+//! typical value, is scaled by its typical spread and rounded to the nearest of the four levels
+//! that are optimal for a normal distribution (Lloyd–Max), and one gain per token restores its
+//! length. That is 96 bytes for e5-small's 384 dimensions plus 4 for the gain; what it costs in
+//! ranking is in docs/EVALUATION.md. A loaded index maps the file and reads only its
+//! candidates' rows.
 //!
-//! The mean and the spreads (the [`Quantizer`]) are the corpus's, measured in the build that
-//! embedded every pair. A build that reuses the rows of unchanged pairs keeps them, since rows
-//! coded on one quantizer cannot be compared with rows coded on another; the index says how
-//! many pairs changed since, and a full build measures them again (see `index`).
+//! The typical values and spreads (the [`Quantizer`]) belong to the model, not to the corpus:
+//! they are measured on a fixed reference text. A pair's codes then depend on nothing but the
+//! pair, so a build can take over the rows of unchanged pairs and still write the very file a
+//! full build would. The corpus's mean, on which MaxSim centres, is measured on the restored
+//! rows of the whole corpus in every build, so it too is what a full build finds.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayView2, Axis};
 
-use crate::embed::{centre, Encoding};
+use crate::embed::{centre, normalize, Encoding};
 use crate::error::{Error, IoContext, Result};
 
-const MAGIC: &[u8; 8] = b"antwTOK3";
+const MAGIC: &[u8; 8] = b"antwTOK4";
 
 /// The two-bit Lloyd–Max quantizer of a unit normal: where the code of a value changes, and
 /// what each code restores.
@@ -50,88 +51,136 @@ const DIMS_PER_BYTE: usize = 4;
 
 /// Bytes a stored token takes in a model of `dim` dimensions: its codes and its gain.
 pub fn bytes_per_token(dim: usize) -> usize {
-    dim.div_ceil(DIMS_PER_BYTE) + 4
+    code_bytes(dim) + 4
 }
 
-/// How a token state becomes two bits per dimension and back: the corpus's mean token state,
-/// which every state (query or pair) loses first, and each dimension's spread after that.
+fn code_bytes(dim: usize) -> usize {
+    dim.div_ceil(DIMS_PER_BYTE)
+}
+
+/// How a model's token state becomes two bits per dimension and back: each dimension's typical
+/// value, which a state loses first, and its typical spread around it, both measured once on
+/// reference states of the model ([`Quantizer::fit`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantizer {
-    mean: Vec<f32>,
+    offset: Vec<f32>,
     spread: Vec<f32>,
     /// `LEVELS` times each dimension's spread: what a code restores, by dimension.
     restored: Vec<[f32; 4]>,
 }
 
 impl Quantizer {
-    fn new(mean: Vec<f32>, spread: Vec<f32>) -> Quantizer {
+    fn new(offset: Vec<f32>, spread: Vec<f32>) -> Quantizer {
         let restored = spread.iter().map(|&s| LEVELS.map(|l| l * s)).collect();
         Quantizer {
-            mean,
+            offset,
             spread,
             restored,
         }
     }
 
-    fn dim(&self) -> usize {
-        self.mean.len()
+    /// The quantizer of the token states in `encodings`: their mean, and each dimension's
+    /// spread around it, over the states less the mean scaled to unit length (as
+    /// [`Quantizer::encode`] codes them). None without a single state.
+    pub fn fit(encodings: &[Encoding]) -> Option<Quantizer> {
+        let dim = encodings.iter().map(Encoding::dim).find(|&d| d > 0)?;
+        let rows = || encodings.iter().flat_map(Encoding::token_rows);
+        let count = rows().count();
+        if count == 0 {
+            return None;
+        }
+        let mut sums = vec![0.0f64; dim];
+        for row in rows() {
+            sums.iter_mut()
+                .zip(row)
+                .for_each(|(s, &x)| *s += f64::from(x));
+        }
+        let offset: Vec<f32> = sums.iter().map(|s| (s / count as f64) as f32).collect();
+        let mut squares = vec![0.0f64; dim];
+        let mut residual = vec![0.0f32; dim];
+        for row in rows() {
+            residual.copy_from_slice(row);
+            centre(&mut residual, &offset);
+            for (square, &x) in squares.iter_mut().zip(&residual) {
+                *square += f64::from(x).powi(2);
+            }
+        }
+        let spread = squares
+            .iter()
+            .map(|s| (s / count as f64).sqrt() as f32)
+            .collect();
+        Some(Quantizer::new(offset, spread))
     }
 
-    /// The code bytes of `row` (centred, unit length) appended to `codes`; returns the gain that
-    /// makes the restored row closest to `row` (least squares).
+    pub fn dim(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// The code bytes of `row` appended to `codes`; returns the gain that makes the restored
+    /// row closest to `row` less the offset (least squares). The codes are those of that
+    /// residual scaled to unit length, so that every row uses the four levels as fully as the
+    /// reference rows did, whatever its length.
     fn encode(&self, row: &[f32], codes: &mut Vec<u8>) -> f32 {
+        let norm = (row.iter().zip(&self.offset))
+            .map(|(x, o)| (x - o) * (x - o))
+            .sum::<f32>()
+            .sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
         let (mut cross, mut square) = (0.0f32, 0.0f32);
-        for (chunk, dims) in row
-            .chunks(DIMS_PER_BYTE)
-            .zip(self.spread.chunks(DIMS_PER_BYTE).zip(self.restored.chunks(DIMS_PER_BYTE)))
-        {
-            let mut byte = 0u8;
-            for (slot, (&x, (&spread, restored))) in
-                chunk.iter().zip(dims.0.iter().zip(dims.1)).enumerate()
-            {
-                let z = if spread > 0.0 { x / spread } else { 0.0 };
-                let code = u8::from(z >= -THRESHOLD) + u8::from(z >= 0.0) + u8::from(z >= THRESHOLD);
-                byte |= code << (2 * slot);
-                let y = restored[usize::from(code)];
-                cross += x * y;
-                square += y * y;
+        let dims = self.offset.iter().zip(&self.spread).zip(&self.restored);
+        let mut byte = 0u8;
+        for (i, (&x, ((&offset, &spread), restored))) in row.iter().zip(dims).enumerate() {
+            let x = (x - offset) * scale;
+            let z = if spread > 0.0 { x / spread } else { 0.0 };
+            let code = u8::from(z >= -THRESHOLD) + u8::from(z >= 0.0) + u8::from(z >= THRESHOLD);
+            let slot = i % DIMS_PER_BYTE;
+            byte |= code << (2 * slot);
+            if slot == DIMS_PER_BYTE - 1 || i + 1 == row.len() {
+                codes.push(byte);
+                byte = 0;
             }
-            codes.push(byte);
+            let y = restored[usize::from(code)];
+            cross += x * y;
+            square += y * y;
         }
         if square > 0.0 {
-            cross / square
+            norm * cross / square
         } else {
             0.0
         }
     }
 
-    /// Restores into `row` what [`Quantizer::encode`] stored.
+    /// Restores into `row` what [`Quantizer::encode`] stored, offset and all.
     fn decode(&self, gain: f32, codes: &[u8], row: &mut [f32]) {
-        for ((chunk, &byte), restored) in row
-            .chunks_mut(DIMS_PER_BYTE)
-            .zip(codes)
-            .zip(self.restored.chunks(DIMS_PER_BYTE))
+        for (i, (x, (levels, &offset))) in row
+            .iter_mut()
+            .zip(self.restored.iter().zip(&self.offset))
+            .enumerate()
         {
-            for (slot, (x, levels)) in chunk.iter_mut().zip(restored).enumerate() {
-                *x = gain * levels[usize::from((byte >> (2 * slot)) & 3)];
-            }
+            let code = (codes[i / DIMS_PER_BYTE] >> (2 * (i % DIMS_PER_BYTE))) & 3;
+            *x = offset + gain * levels[usize::from(code)];
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        for &x in self.offset.iter().chain(&self.spread) {
+            out.extend_from_slice(&x.to_le_bytes());
         }
     }
 }
 
-/// The token states of every pair, centred (see the module docs) and quantized.
+/// The token states of every pair, quantized (see the module docs).
 #[derive(Debug)]
 pub struct TokenIndex {
     dim: usize,
     docs: usize,
     rows: usize,
     quantizer: Quantizer,
+    /// The corpus's mean token state, as restored: every state is centred on it before MaxSim.
+    mean: Vec<f32>,
     /// The file as [`TokenIndexBuilder::finish`] wrote it, mapped.
     bytes: memmap2::Mmap,
-    /// Where the offsets, codes and gains start in `bytes`.
-    offsets_at: usize,
-    codes_at: usize,
-    gains_at: usize,
+    layout: Layout,
 }
 
 impl PartialEq for TokenIndex {
@@ -140,10 +189,11 @@ impl PartialEq for TokenIndex {
     }
 }
 
-/// The layout of a token file: magic, `dim`, `docs`, `rows` (u64), the mean and the spreads
-/// (f32 × dim each), the offsets (u64 × docs + 1: rows of pair `d` are
-/// `offsets[d]..offsets[d + 1]`), the codes (`dim / 4` bytes a row), the gains (f32 a row);
-/// all little-endian.
+/// The layout of a token file: magic, `dim`, `docs`, `rows` (u64); the quantizer's offsets and
+/// spreads and the corpus's mean (f32 × dim each); the offsets (u64 × docs + 1: rows of pair
+/// `d` are `offsets[d]..offsets[d + 1]`); the codes ([`code_bytes`] a row); the gains (f32 a
+/// row). All little-endian.
+#[derive(Debug, Clone, Copy)]
 struct Layout {
     offsets_at: usize,
     codes_at: usize,
@@ -153,9 +203,9 @@ struct Layout {
 
 impl Layout {
     fn of(dim: usize, docs: usize, rows: usize) -> Option<Layout> {
-        let offsets_at = (MAGIC.len() + 24).checked_add(dim.checked_mul(8)?)?;
+        let offsets_at = (MAGIC.len() + 24).checked_add(dim.checked_mul(12)?)?;
         let codes_at = offsets_at.checked_add(docs.checked_add(1)?.checked_mul(8)?)?;
-        let gains_at = codes_at.checked_add(rows.checked_mul(dim.div_ceil(DIMS_PER_BYTE))?)?;
+        let gains_at = codes_at.checked_add(rows.checked_mul(code_bytes(dim))?)?;
         let len = gains_at.checked_add(rows.checked_mul(4)?)?;
         Some(Layout {
             offsets_at,
@@ -167,63 +217,56 @@ impl Layout {
 }
 
 /// Collects the units' token states as they are embedded, in any order, and writes the token
-/// file without ever holding the corpus's states in memory: each unit's rows go at one byte per
-/// dimension to a spill file beside the index, and [`TokenIndexBuilder::finish`] reads them
-/// back pair by pair once the corpus's mean and spreads are known.
+/// file without ever holding the corpus's states in memory: each unit's rows are coded at once
+/// and go to a spill file beside the index, from which [`TokenIndexBuilder::finish`] copies
+/// them pair by pair.
 pub struct TokenIndexBuilder {
-    dim: usize,
-    /// The sum of every embedded row, exact, for the mean.
-    sum: Vec<f64>,
+    quantizer: Quantizer,
     rows: usize,
     spill_path: PathBuf,
     spill: BufWriter<File>,
     spilled: u64,
     /// Per unit embedded: where its rows start in the spill, and how many there are.
     units: Vec<Option<(u64, usize)>>,
-}
-
-/// Bytes a row takes in the spill: its scale and one byte per dimension.
-fn spill_row_bytes(dim: usize) -> usize {
-    4 + dim
+    row: Vec<u8>,
 }
 
 impl TokenIndexBuilder {
-    /// A builder for `units` units whose spill file is `spill_path` (removed by `finish`, or
-    /// with the staging directory it lives in).
-    pub fn new(spill_path: &Path, units: usize) -> Result<TokenIndexBuilder> {
+    /// A builder for `units` units coded by `quantizer`, whose spill file is `spill_path`
+    /// (removed by `finish`, or with the staging directory it lives in).
+    pub fn new(quantizer: Quantizer, spill_path: &Path, units: usize) -> Result<TokenIndexBuilder> {
         let file = File::create(spill_path)
             .context(|| format!("cannot create {}", spill_path.display()))?;
         Ok(TokenIndexBuilder {
-            dim: 0,
-            sum: Vec::new(),
+            quantizer,
             rows: 0,
             spill_path: spill_path.to_path_buf(),
             spill: BufWriter::with_capacity(1 << 20, file),
             spilled: 0,
             units: vec![None; units],
+            row: Vec::new(),
         })
     }
 
-    /// Spills the token states of `unit`, and adds them to the mean.
+    /// Codes the token states of `unit` and spills them.
     pub fn add(&mut self, unit: usize, encoding: &Encoding) -> Result<()> {
-        self.dim = encoding.dim();
-        self.sum.resize(self.dim, 0.0);
+        let dim = self.quantizer.dim();
+        if encoding.dim() != dim && !encoding.tokens.is_empty() {
+            return Err(Error::Internal(format!(
+                "token states of {} dimensions for a quantizer of {dim}",
+                encoding.dim()
+            )));
+        }
         let start = self.spilled;
         let mut rows = 0;
-        let mut bytes = Vec::with_capacity(spill_row_bytes(self.dim));
         for row in encoding.token_rows() {
-            for (sum, &x) in self.sum.iter_mut().zip(row) {
-                *sum += f64::from(x);
-            }
-            bytes.clear();
-            let scale = row.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            bytes.extend_from_slice(&scale.to_le_bytes());
-            bytes.extend(row.iter().map(|x| (x * inverse).round() as i8 as u8));
+            self.row.clear();
+            let gain = self.quantizer.encode(row, &mut self.row);
+            self.row.extend_from_slice(&gain.to_le_bytes());
             self.spill
-                .write_all(&bytes)
+                .write_all(&self.row)
                 .context(|| format!("cannot write {}", self.spill_path.display()))?;
-            self.spilled += bytes.len() as u64;
+            self.spilled += self.row.len() as u64;
             rows += 1;
         }
         self.rows += rows;
@@ -231,37 +274,15 @@ impl TokenIndexBuilder {
         Ok(())
     }
 
-    /// The quantizer of the embedded rows: their mean, then the spread of each dimension of the
-    /// rows centred on it, read back from the spill in one pass.
-    fn fit(&self) -> Result<Quantizer> {
-        let rows = self.rows.max(1) as f64;
-        let mean: Vec<f32> = self.sum.iter().map(|&s| (s / rows) as f32).collect();
-        let mut squares = vec![0.0f64; self.dim];
-        let mut reader = BufReader::with_capacity(
-            1 << 20,
-            File::open(&self.spill_path)
-                .context(|| format!("cannot read {}", self.spill_path.display()))?,
-        );
-        let mut bytes = vec![0u8; spill_row_bytes(self.dim)];
-        let mut row = vec![0.0f32; self.dim];
-        for _ in 0..self.rows {
-            reader
-                .read_exact(&mut bytes)
-                .context(|| format!("cannot read {}", self.spill_path.display()))?;
-            unspill(&bytes, &mut row);
-            centre(&mut row, &mean);
-            for (square, &x) in squares.iter_mut().zip(&row) {
-                *square += f64::from(x) * f64::from(x);
-            }
-        }
-        let spread = squares.iter().map(|&s| (s / rows).sqrt() as f32).collect();
-        Ok(Quantizer::new(mean, spread))
+    /// Token rows added so far: the states this build embedded.
+    pub fn rows_added(&self) -> usize {
+        self.rows
     }
 
-    /// Writes the token file at `path` for `docs` pairs and opens it. `unit_docs` gives the pair
-    /// of each unit. A pair whose units were all reused from `previous` (its ordinal there in
-    /// `reused`) has its rows copied; every other pair's rows come from the spill. With a
-    /// `previous` index its quantizer is kept, else the embedded rows' own is fitted.
+    /// Writes the token file at `path` and opens it. `unit_docs` gives the pair of each unit
+    /// and `reused` for each pair its ordinal in `previous` if its rows are taken from there
+    /// (which must have been coded by the same quantizer); every other pair's rows are the
+    /// ones added. The corpus's mean is measured on the restored rows, pair by pair.
     pub fn finish(
         mut self,
         path: &Path,
@@ -269,103 +290,112 @@ impl TokenIndexBuilder {
         reused: &[Option<usize>],
         previous: Option<&TokenIndex>,
     ) -> Result<TokenIndex> {
-        self.spill
-            .flush()
-            .context(|| format!("cannot write {}", self.spill_path.display()))?;
-        let quantizer = match previous {
-            Some(previous) => previous.quantizer.clone(),
-            None => self.fit()?,
-        };
-        let dim = quantizer.dim().max(self.dim);
-        if self.rows > 0 && self.dim != quantizer.dim() {
-            return Err(Error::Internal(format!(
-                "token states of {} dimensions against a quantizer of {}",
-                self.dim,
-                quantizer.dim()
-            )));
+        let spill_failed = || format!("cannot read {}", self.spill_path.display());
+        self.spill.flush().context(spill_failed)?;
+        if previous.is_some_and(|p| p.quantizer != self.quantizer) {
+            return Err(Error::Internal(
+                "reused token states were coded by another quantizer".into(),
+            ));
         }
+        let dim = self.quantizer.dim();
+        let row_bytes = bytes_per_token(dim);
         let docs = reused.len();
         let mut units_of: Vec<Vec<usize>> = vec![Vec::new(); docs];
         for (unit, &doc) in unit_docs.iter().enumerate() {
             units_of[doc].push(unit);
         }
+        let reused_from = |doc: usize| reused[doc].zip(previous);
         let mut offsets = Vec::with_capacity(docs + 1);
         offsets.push(0usize);
         for (doc, units) in units_of.iter().enumerate() {
-            let rows = match (reused[doc], previous) {
-                (Some(old), Some(previous)) => previous.doc(old).rows(),
-                _ => units
-                    .iter()
+            let rows = match reused_from(doc) {
+                Some((old, previous)) => previous.doc(old).rows(),
+                None => (units.iter())
                     .map(|&u| self.units[u].map_or(0, |(_, rows)| rows))
                     .sum(),
             };
             offsets.push(offsets[doc] + rows);
         }
         let rows = offsets[docs];
+        let layout = Layout::of(dim, docs, rows)
+            .ok_or_else(|| Error::Internal("token file too large".into()))?;
 
-        let file = File::create(path).context(|| format!("cannot write {}", path.display()))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let mut header = Vec::new();
-        header.extend_from_slice(MAGIC);
-        for n in [dim, docs, rows] {
-            header.extend_from_slice(&(n as u64).to_le_bytes());
-        }
-        for &x in quantizer.mean.iter().chain(&quantizer.spread) {
-            header.extend_from_slice(&x.to_le_bytes());
-        }
-        for &o in &offsets {
-            header.extend_from_slice(&(o as u64).to_le_bytes());
-        }
+        // Codes in place, gains gathered behind them; the header last, once the mean is known.
         let write_failed = || format!("cannot write {}", path.display());
-        out.write_all(&header).context(write_failed)?;
-
-        let spill = File::open(&self.spill_path)
-            .context(|| format!("cannot read {}", self.spill_path.display()))?;
+        let file = File::create(path).context(write_failed)?;
+        file.set_len(layout.codes_at as u64).context(write_failed)?;
+        let mut out = BufWriter::with_capacity(1 << 20, &file);
+        std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(layout.codes_at as u64))
+            .context(write_failed)?;
+        let spill = File::open(&self.spill_path).context(spill_failed)?;
         let mut gains = Vec::with_capacity(rows * 4);
-        let (mut spilled, mut row, mut codes) = (Vec::new(), vec![0.0f32; dim], Vec::new());
+        let mut sums = vec![0.0f64; dim];
+        let mut restored = vec![0.0f32; dim];
+        let mut add_rows = |stored: &[u8], gains_of: &[u8], sums: &mut Vec<f64>| {
+            for (codes, gain) in stored
+                .chunks_exact(code_bytes(dim))
+                .zip(gains_of.chunks_exact(4))
+            {
+                let gain = f32::from_le_bytes(gain.try_into().expect("four bytes"));
+                self.quantizer.decode(gain, codes, &mut restored);
+                sums.iter_mut()
+                    .zip(&restored)
+                    .for_each(|(s, &x)| *s += f64::from(x));
+            }
+        };
+        let (mut spilled, mut codes, mut unit_gains) = (Vec::new(), Vec::new(), Vec::new());
         for (doc, units) in units_of.iter().enumerate() {
             codes.clear();
-            if let (Some(old), Some(previous)) = (reused[doc], previous) {
+            unit_gains.clear();
+            if let Some((old, previous)) = reused_from(doc) {
                 let tokens = previous.doc(old);
                 codes.extend_from_slice(tokens.codes);
-                gains.extend_from_slice(tokens.gains);
+                unit_gains.extend_from_slice(tokens.gains);
             } else {
                 for &unit in units {
                     let Some((start, unit_rows)) = self.units[unit] else {
                         continue;
                     };
-                    spilled.resize(unit_rows * spill_row_bytes(dim), 0);
+                    spilled.resize(unit_rows * row_bytes, 0);
                     spill
                         .read_exact_at(&mut spilled, start)
-                        .context(|| format!("cannot read {}", self.spill_path.display()))?;
-                    for bytes in spilled.chunks_exact(spill_row_bytes(dim)) {
-                        unspill(bytes, &mut row);
-                        centre(&mut row, &quantizer.mean);
-                        let gain = quantizer.encode(&row, &mut codes);
-                        gains.extend_from_slice(&gain.to_le_bytes());
+                        .context(spill_failed)?;
+                    for row in spilled.chunks_exact(row_bytes) {
+                        codes.extend_from_slice(&row[..code_bytes(dim)]);
+                        unit_gains.extend_from_slice(&row[code_bytes(dim)..]);
                     }
                 }
             }
+            add_rows(&codes, &unit_gains, &mut sums);
             out.write_all(&codes).context(write_failed)?;
+            gains.extend_from_slice(&unit_gains);
         }
         out.write_all(&gains).context(write_failed)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context(write_failed)?;
+        out.flush().context(write_failed)?;
+        drop(out);
+
+        let mean: Vec<f32> = sums
+            .iter()
+            .map(|s| (s / rows.max(1) as f64) as f32)
+            .collect();
+        let mut header = Vec::with_capacity(layout.codes_at);
+        header.extend_from_slice(MAGIC);
+        for n in [dim, docs, rows] {
+            header.extend_from_slice(&(n as u64).to_le_bytes());
+        }
+        self.quantizer.write(&mut header);
+        for &x in &mean {
+            header.extend_from_slice(&x.to_le_bytes());
+        }
+        for &o in &offsets {
+            header.extend_from_slice(&(o as u64).to_le_bytes());
+        }
+        file.write_all_at(&header, 0).context(write_failed)?;
         file.sync_all().context(write_failed)?;
         drop(spill);
         std::fs::remove_file(&self.spill_path)
             .context(|| format!("cannot remove {}", self.spill_path.display()))?;
         TokenIndex::load(path)
-    }
-}
-
-/// Restores a row from its spilled scale and bytes.
-fn unspill(bytes: &[u8], row: &mut [f32]) {
-    let scale = f32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
-    for (x, &b) in row.iter_mut().zip(&bytes[4..]) {
-        *x = f32::from(b as i8) * scale;
     }
 }
 
@@ -376,7 +406,12 @@ impl TokenIndex {
 
     /// The corpus's mean token state, on which every state is centred before MaxSim.
     pub fn mean(&self) -> &[f32] {
-        &self.quantizer.mean
+        &self.mean
+    }
+
+    /// How the rows were coded: a build that reuses rows codes its new ones the same way.
+    pub fn quantizer(&self) -> &Quantizer {
+        &self.quantizer
     }
 
     /// Token rows stored, over all pairs.
@@ -390,18 +425,18 @@ impl TokenIndex {
     }
 
     fn offset(&self, doc: usize) -> usize {
-        let at = self.offsets_at + 8 * doc;
+        let at = self.layout.offsets_at + 8 * doc;
         let bytes: [u8; 8] = self.bytes[at..at + 8].try_into().expect("eight bytes");
         u64::from_le_bytes(bytes) as usize
     }
 
     /// A query's token states (unit-length rows of the index's dimension) made ready to meet
-    /// this index's: centred on its mean.
+    /// pairs' states: centred on the corpus's mean.
     pub fn query(&self, query_tokens: &[f32]) -> QueryTokens {
         let rows = query_tokens.len().checked_div(self.dim).unwrap_or(0);
         let mut values = query_tokens[..rows * self.dim].to_vec();
         for row in values.chunks_exact_mut(self.dim) {
-            centre(row, &self.quantizer.mean);
+            centre(row, &self.mean);
         }
         QueryTokens {
             dim: self.dim,
@@ -413,16 +448,17 @@ impl TokenIndex {
     /// The stored token states of pair `doc`.
     pub fn doc(&self, doc: usize) -> DocTokens<'_> {
         let span = self.offset(doc)..self.offset(doc + 1);
-        let row_bytes = self.dim.div_ceil(DIMS_PER_BYTE);
+        let (codes_at, gains_at) = (self.layout.codes_at, self.layout.gains_at);
+        let row_bytes = code_bytes(self.dim);
         DocTokens {
             quantizer: &self.quantizer,
-            gains: &self.bytes[self.gains_at + 4 * span.start..self.gains_at + 4 * span.end],
-            codes: &self.bytes
-                [self.codes_at + row_bytes * span.start..self.codes_at + row_bytes * span.end],
+            mean: &self.mean,
+            gains: &self.bytes[gains_at + 4 * span.start..gains_at + 4 * span.end],
+            codes: &self.bytes[codes_at + row_bytes * span.start..codes_at + row_bytes * span.end],
         }
     }
 
-    /// MaxSim of `query_tokens` (see [`TokenIndex::query`]) against each pair of `docs`.
+    /// MaxSim of the query's token states against each pair of `docs`.
     pub fn maxsim(&self, query_tokens: &[f32], docs: &[usize]) -> Vec<f32> {
         let query = self.query(query_tokens);
         let mut buffer = Vec::new();
@@ -437,7 +473,8 @@ impl TokenIndex {
         // SAFETY: an index generation is written once into a staging directory and never
         // changed after it is switched live (a rebuild writes a new generation), so the
         // mapped file does not change under the map.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| damaged(path, &e.to_string()))?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| damaged(path, &e.to_string()))?;
         Self::from_map(path, map)
     }
 
@@ -454,29 +491,34 @@ impl TokenIndex {
         let layout = Layout::of(dim, docs, rows)
             .filter(|l| l.len == bytes.len() && (dim > 0 || rows == 0))
             .ok_or_else(|| damaged(path, "its size does not match its header"))?;
-        let mean: Vec<f32> = (0..dim).filter_map(|_| reader.f32()).collect();
-        let spread: Vec<f32> = (0..dim).filter_map(|_| reader.f32()).collect();
+        let mut vector = || -> Vec<f32> { (0..dim).filter_map(|_| reader.f32()).collect() };
+        let (offset, spread, mean) = (vector(), vector(), vector());
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        if !(finite(&offset) && finite(&spread) && finite(&mean)) || spread.iter().any(|&s| s < 0.0)
+        {
+            return Err(damaged(path, "its statistics are not finite"));
+        }
         let mut previous = 0;
         for doc in 0..=docs {
             let offset = reader.u64().ok_or_else(|| damaged(path, "short offsets"))?;
-            let in_order = if doc == 0 { offset == 0 } else { offset >= previous };
+            let in_order = if doc == 0 {
+                offset == 0
+            } else {
+                offset >= previous
+            };
             if !in_order || offset > rows || (doc == docs && offset != rows) {
                 return Err(damaged(path, "its offsets are out of order"));
             }
             previous = offset;
         }
-        if spread.iter().any(|s| !s.is_finite() || *s < 0.0) || mean.iter().any(|m| !m.is_finite()) {
-            return Err(damaged(path, "its quantizer is not finite"));
-        }
         Ok(TokenIndex {
             dim,
             docs,
             rows,
-            quantizer: Quantizer::new(mean, spread),
+            quantizer: Quantizer::new(offset, spread),
+            mean,
             bytes,
-            offsets_at: layout.offsets_at,
-            codes_at: layout.codes_at,
-            gains_at: layout.gains_at,
+            layout,
         })
     }
 }
@@ -500,6 +542,7 @@ pub struct QueryTokens {
 #[derive(Debug, Clone, Copy)]
 pub struct DocTokens<'a> {
     quantizer: &'a Quantizer,
+    mean: &'a [f32],
     /// f32 per row, little-endian.
     gains: &'a [u8],
     codes: &'a [u8],
@@ -511,18 +554,20 @@ impl DocTokens<'_> {
         self.gains.len() / 4
     }
 
-    /// The pair's rows as the quantizer restores them, one after another, into `buffer`.
+    /// The pair's rows as MaxSim meets them, one after another, into `buffer`: restored,
+    /// centred on the corpus's mean, of unit length.
     pub fn restore_into(&self, buffer: &mut Vec<f32>) {
         let dim = self.quantizer.dim();
         buffer.resize(self.rows() * dim, 0.0);
-        let row_bytes = dim.div_ceil(DIMS_PER_BYTE);
         for ((row, gain), codes) in buffer
             .chunks_exact_mut(dim)
             .zip(self.gains.chunks_exact(4))
-            .zip(self.codes.chunks_exact(row_bytes))
+            .zip(self.codes.chunks_exact(code_bytes(dim)))
         {
             let gain = f32::from_le_bytes(gain.try_into().expect("four bytes"));
             self.quantizer.decode(gain, codes, row);
+            row.iter_mut().zip(self.mean).for_each(|(x, m)| *x -= m);
+            normalize(row);
         }
     }
 
@@ -604,9 +649,11 @@ mod tests {
         (0..count)
             .map(|_| {
                 let spread = |i: usize| 0.5 + (i % 7) as f32 * 0.3;
-                unit((0..dim)
-                    .map(|i| offset[i] + spread(i) * normal(rng))
-                    .collect())
+                unit(
+                    (0..dim)
+                        .map(|i| offset[i] + spread(i) * normal(rng))
+                        .collect(),
+                )
             })
             .collect()
     }
@@ -623,13 +670,15 @@ mod tests {
     fn build_reusing(
         dir: &Path,
         name: &str,
+        quantizer: &Quantizer,
         unit_docs: &[usize],
         encodings: &[Option<&Encoding>],
         reused: &[Option<usize>],
         previous: Option<&TokenIndex>,
     ) -> TokenIndex {
         let spill = dir.join(format!("{name}.spill"));
-        let mut builder = TokenIndexBuilder::new(&spill, encodings.len()).unwrap();
+        let mut builder =
+            TokenIndexBuilder::new(quantizer.clone(), &spill, encodings.len()).unwrap();
         for (unit, encoding) in encodings.iter().enumerate().rev() {
             if let Some(encoding) = encoding {
                 builder.add(unit, encoding).unwrap();
@@ -642,9 +691,20 @@ mod tests {
         index
     }
 
+    /// The index of `encodings`, coded by their own quantizer.
     fn build(dir: &Path, docs: usize, unit_docs: &[usize], encodings: &[Encoding]) -> TokenIndex {
+        let quantizer = Quantizer::fit(encodings).unwrap();
         let encodings: Vec<Option<&Encoding>> = encodings.iter().map(Some).collect();
-        build_reusing(dir, "tokens.bin", unit_docs, &encodings, &vec![None; docs], None)
+        let reused = vec![None; docs];
+        build_reusing(
+            dir,
+            "tokens.bin",
+            &quantizer,
+            unit_docs,
+            &encodings,
+            &reused,
+            None,
+        )
     }
 
     /// MaxSim computed the slow, obvious way, in f32, with every row centred on `mean`.
@@ -679,7 +739,7 @@ mod tests {
         let unit_docs: Vec<usize> = (0..encodings.len()).collect();
         let index = build(dir.path(), encodings.len(), &unit_docs, &encodings);
         assert_eq!(index.rows(), 400);
-        let header = MAGIC.len() + 24 + 384 * 8 + (encodings.len() + 1) * 8;
+        let header = MAGIC.len() + 24 + 384 * 12 + (encodings.len() + 1) * 8;
         assert_eq!(index.size(), header + 400 * bytes_per_token(384));
         assert_eq!(bytes_per_token(384), 100);
 
@@ -726,10 +786,17 @@ mod tests {
                 .filter(|&(other, _)| other != doc)
                 .map(|(_, &score)| score)
                 .fold(f32::MIN, f32::max);
-            assert!(got[doc] > best_other + 0.3, "pair {doc}: {} vs {best_other}", got[doc]);
+            assert!(
+                got[doc] > best_other + 0.3,
+                "pair {doc}: {} vs {best_other}",
+                got[doc]
+            );
             for (other, &score) in got.iter().enumerate() {
                 let want = reference(&query, &rows[other * 20..(other + 1) * 20], &mean);
-                assert!((score - want).abs() < 0.15, "pair {other}: {score} vs {want}");
+                assert!(
+                    (score - want).abs() < 0.15,
+                    "pair {other}: {score} vs {want}"
+                );
             }
         }
     }
@@ -762,8 +829,8 @@ mod tests {
         )
     }
 
-    /// A build that reuses pairs copies their rows unchanged and keeps the quantizer they were
-    /// coded on; the pairs it embeds are coded on that quantizer too.
+    /// A build that reuses pairs copies their rows unchanged, and writes the very file that a
+    /// build embedding every pair with the same quantizer writes.
     #[test]
     fn reused_pairs_keep_their_rows_and_quantizer() {
         let dir = tempfile::tempdir().unwrap();
@@ -777,6 +844,7 @@ mod tests {
         let second = build_reusing(
             dir.path(),
             "second.bin",
+            first.quantizer(),
             &[0, 1, 2],
             &[None, Some(&changed), None],
             &[Some(2), None, Some(0)],
@@ -788,12 +856,16 @@ mod tests {
             assert_eq!(second.doc(new).codes, first.doc(old).codes);
             assert_eq!(second.doc(new).gains, first.doc(old).gains);
         }
-        let query = &rows[0..3].concat();
-        assert_eq!(
-            second.maxsim(query, &[2])[0],
-            first.maxsim(query, &[0])[0],
-            "a reused pair scores as before"
+        let full = build_reusing(
+            dir.path(),
+            "full.bin",
+            first.quantizer(),
+            &[0, 1, 2],
+            &[Some(&encodings[2]), Some(&changed), Some(&encodings[0])],
+            &[None, None, None],
+            None,
         );
+        assert_eq!(full, second);
     }
 
     #[test]
@@ -801,7 +873,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.bin");
         let rows = vec![unit(vec![1.0, 2.0, 3.0]), unit(vec![-1.0, 0.5, 0.0])];
-        let index = build(dir.path(), 3, &[0, 2], &[encoding(&rows), encoding(&rows[..1])]);
+        let index = build(
+            dir.path(),
+            3,
+            &[0, 2],
+            &[encoding(&rows), encoding(&rows[..1])],
+        );
         assert_eq!(TokenIndex::load(&path).unwrap(), index);
 
         let bytes = std::fs::read(&path).unwrap();
@@ -809,7 +886,7 @@ mod tests {
         let error = TokenIndex::load(&path).unwrap_err().to_string();
         assert!(error.contains("rebuild"), "{error}");
         let mut scrambled = bytes.clone();
-        let offsets_at = MAGIC.len() + 24 + 3 * 8;
+        let offsets_at = MAGIC.len() + 24 + 3 * 12;
         scrambled[offsets_at + 8] = 0xff;
         std::fs::write(&path, &scrambled).unwrap();
         let error = TokenIndex::load(&path).unwrap_err().to_string();

@@ -157,8 +157,8 @@ impl VectorIndex {
         };
         let bytes = std::fs::read(dir.join(UNITS_FILE))
             .map_err(|e| caused(&format!("cannot read {UNITS_FILE}"), e.into()))?;
-        let units = parse_units(&bytes)
-            .ok_or_else(|| damaged(format!("{UNITS_FILE} is damaged")))?;
+        let units =
+            parse_units(&bytes).ok_or_else(|| damaged(format!("{UNITS_FILE} is damaged")))?;
         // hnsw_rs ties a loaded graph to the lifetime of its loader, which maps the graph's
         // data file: leaking the loader once per load keeps the map for as long as the graph
         // lives, in a plain struct. The embeddings are then read from the map, and only the
@@ -258,7 +258,7 @@ fn points_by_unit(
 
 /// Reads what [`VectorIndex::save`] wrote of the units; `None` if it is damaged.
 fn parse_units(bytes: &[u8]) -> Option<Vec<Unit>> {
-    if bytes.len() % UNIT_BYTES != 0 {
+    if !bytes.len().is_multiple_of(UNIT_BYTES) {
         return None;
     }
     let u32_at = |record: &[u8], at: usize| {
