@@ -709,6 +709,46 @@ mod tests {
     }
 
     #[test]
+    fn a_filtered_search_ranks_only_the_allowed_pairs() {
+        let (_dir, searcher) = searcher();
+        let doc = |id: &str| searcher.corpus().position(id).unwrap();
+        let allowed = Allowed::from_docs(4, [doc("rag"), doc("diffusion")]);
+        for mode in Mode::ALL {
+            let mut options = SearchOptions::new(mode, 2, DEFAULT_FUSION);
+            // One candidate per arm: a filter applied after retrieval would keep nothing.
+            options.depth = 1;
+            let query = "Diskriminator entlarvt die Fälschung von Bildern";
+            let unfiltered = searcher.search(query, &options).unwrap();
+            assert_eq!(ids(&searcher, &unfiltered)[0], "gan", "{mode:?}");
+            let answers = searcher
+                .search_within(query, &options, Some(&allowed))
+                .unwrap();
+            let found = ids(&searcher, &answers);
+            assert!(
+                found.iter().all(|id| id == "rag" || id == "diffusion"),
+                "{mode:?}: {found:?}"
+            );
+            if mode != Mode::Bm25 {
+                assert_eq!(found.len(), 2, "{mode:?}: still top-k, {found:?}");
+            }
+            if let Some(confidence) = answers.confidence {
+                let best = answers.hits.iter().filter_map(|h| h.dense).map(|d| d.score);
+                let best = best.fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(
+                    confidence.best_similarity, best,
+                    "{mode:?}: among allowed pairs"
+                );
+            }
+        }
+        // BM25 finds an allowed pair by a word only that pair has.
+        let options = SearchOptions::new(Mode::Bm25, 3, DEFAULT_FUSION);
+        let answers = searcher
+            .search_within("Rauschen Diskriminator", &options, Some(&allowed))
+            .unwrap();
+        assert_eq!(ids(&searcher, &answers), ["diffusion"]);
+    }
+
+    #[test]
     fn modes_parse_by_name() {
         for mode in Mode::ALL {
             assert_eq!(mode.name().parse::<Mode>().unwrap(), mode);

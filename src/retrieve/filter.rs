@@ -465,6 +465,101 @@ mod tests {
         );
     }
 
+    /// `docs` pairs of `per_doc` units each, with pseudo-random unit vectors.
+    fn vector_index(docs: usize, per_doc: usize) -> VectorIndex {
+        use crate::corpus::{Unit, UnitKind};
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+        };
+        let mut units = Vec::new();
+        let mut vectors = Vec::new();
+        for doc in 0..docs {
+            for _ in 0..per_doc {
+                units.push(Unit {
+                    doc,
+                    kind: UnitKind::Sentence,
+                    span: 0..0,
+                });
+                let v: Vec<f32> = (0..16).map(|_| next()).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                vectors.push(v.into_iter().map(|x| x / norm).collect());
+            }
+        }
+        VectorIndex::build(units, vectors).unwrap()
+    }
+
+    #[test]
+    fn graph_and_exact_paths_find_the_nearest_allowed_units() {
+        let index = vector_index(400, 2);
+        // Every fifth pair: the graph path has to look past four rejected pairs in five.
+        let allowed = Allowed::from_docs(400, (0..400).step_by(5));
+        let query = index.vector(3).to_vec();
+        let exact = nearest_allowed(
+            &index,
+            NeighbourSearch::Graph,
+            &query,
+            10,
+            &allowed,
+            usize::MAX,
+        );
+        let forced_exact = nearest_allowed(&index, NeighbourSearch::Exact, &query, 10, &allowed, 0);
+        let graph = nearest_allowed(&index, NeighbourSearch::Graph, &query, 10, &allowed, 0);
+        let graph_only =
+            index.search_where(&query, 10, &|u| allowed.contains(index.units()[u].doc));
+        // The reference: every allowed unit compared.
+        let mut reference: Vec<(usize, f32)> = (0..index.len())
+            .filter(|&u| allowed.contains(index.units()[u].doc))
+            .map(|u| (u, cosine(&query, index.vector(u))))
+            .collect();
+        reference.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let reference: Vec<usize> = reference.iter().take(10).map(|r| r.0).collect();
+        let units = |hits: &[UnitHit]| hits.iter().map(|h| h.unit).collect::<Vec<_>>();
+        assert_eq!(units(&exact), reference);
+        assert_eq!(units(&forced_exact), reference);
+        assert_eq!(graph.len(), 10);
+        assert_eq!(
+            graph_only.len(),
+            10,
+            "the graph itself finds k allowed units"
+        );
+        for hits in [&graph, &graph_only] {
+            assert!(hits
+                .iter()
+                .all(|h| allowed.contains(index.units()[h.unit].doc)));
+            let found = units(hits).iter().filter(|u| reference.contains(u)).count();
+            assert!(
+                found >= 9,
+                "graph recall {found}/10: {:?} vs {reference:?}",
+                units(hits)
+            );
+        }
+    }
+
+    #[test]
+    fn a_tiny_allowed_set_gives_all_its_units() {
+        let index = vector_index(300, 3);
+        let allowed = Allowed::from_docs(300, [7, 250]);
+        let query = index.vector(0).to_vec();
+        for (search, exact_below) in [
+            (NeighbourSearch::Graph, 0),
+            (NeighbourSearch::Graph, 4096),
+            (NeighbourSearch::Exact, 0),
+        ] {
+            let hits = nearest_allowed(&index, search, &query, 50, &allowed, exact_below);
+            let mut units: Vec<usize> = hits.iter().map(|h| h.unit).collect();
+            units.sort_unstable();
+            assert_eq!(
+                units,
+                [21, 22, 23, 750, 751, 752],
+                "{search:?} below {exact_below}"
+            );
+        }
+    }
+
     #[test]
     fn allowed_sets_count_and_list_their_pairs() {
         let allowed = Allowed::from_docs(5, [3, 1, 9]);
