@@ -59,8 +59,9 @@ pub struct Cli {
 pub enum Command {
     /// Build the index for a corpus (the bundled one unless --corpus is given).
     Index {
-        /// A corpus file: JSON Lines ({"id","question","answer"} or BEIR corpus.jsonl) or
-        /// Markdown with `## Question` headings.
+        /// A corpus file: JSON Lines ({"id","question","answer"}, optionally "section" and
+        /// "metadata", or BEIR corpus.jsonl) or Markdown with `## Question` headings and an
+        /// optional front matter.
         #[arg(long)]
         corpus: Option<PathBuf>,
     },

@@ -28,6 +28,10 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::text::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
 
+/// The field holding each document's corpus ordinal: stored, and a fast field that filters
+/// collect on.
+const ORDINAL: &str = "ordinal";
+
 /// How much more a term in the question counts than the same term in the answer.
 pub const QUESTION_BOOST: f32 = 2.0;
 
@@ -78,7 +82,7 @@ impl Fields {
         };
         let mut builder = Schema::builder();
         let fields = Fields {
-            ordinal: builder.add_u64_field("ordinal", FAST | STORED),
+            ordinal: builder.add_u64_field(ORDINAL, FAST | STORED),
             question: builder.add_text_field("question", text(GERMAN_ANALYZER)),
             answer: builder.add_text_field("answer", text(GERMAN_ANALYZER)),
             question_grams: builder.add_text_field("question_grams", text(GRAM_ANALYZER)),
@@ -107,7 +111,7 @@ impl Fields {
                 .map_err(|_| tantivy::TantivyError::SchemaError(format!("field '{name}' missing")))
         };
         Ok(Fields {
-            ordinal: get("ordinal")?,
+            ordinal: get(ORDINAL)?,
             question: get("question")?,
             answer: get("answer")?,
             question_grams: get("question_grams")?,
@@ -224,7 +228,7 @@ impl LexicalIndex {
                 let keep = move |ordinal: u64| {
                     usize::try_from(ordinal).is_ok_and(|ordinal| allowed.contains(ordinal))
                 };
-                let filtered = FilterCollector::new("ordinal".to_string(), keep, top_docs);
+                let filtered = FilterCollector::new(ORDINAL.to_string(), keep, top_docs);
                 searcher.search(query, &filtered)?
             }
         };
