@@ -389,3 +389,40 @@ fn ask_with_an_unknown_filter_field_fails_with_the_known_fields() {
         "{message}"
     );
 }
+
+#[test]
+fn a_markdown_front_matter_is_filtered_on_like_json_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("faq.md");
+    std::fs::write(
+        &corpus,
+        "---\nsource: Gartenbuch\ntags: [garten, wasser]\n---\n# Beet\n## Wie oft gieße ich Tomaten?\n\
+         Morgens kräftig an der Wurzel gießen.\n## Wann schneide ich Rosen?\nIm Frühjahr zur \
+         Forsythienblüte.\n# Rasen\n## Wie oft mähe ich den Rasen?\nIm Sommer einmal die Woche.\n",
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let output = antwort(
+        &index,
+        &[
+            "ask",
+            "Wann gieße ich Tomaten?",
+            "--json",
+            "--filter",
+            "section=rasen",
+            "--filter",
+            "tag=Wasser",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "only the pair of section Rasen: {report}");
+    assert_eq!(results[0]["id"], "wie-oft-maehe-ich-den-rasen");
+    assert_eq!(
+        results[0]["metadata"],
+        serde_json::json!({"source": ["Gartenbuch"], "tags": ["garten", "wasser"]})
+    );
+}

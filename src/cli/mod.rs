@@ -523,21 +523,15 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         report.filters = filter.conditions().iter().map(|c| c.to_string()).collect();
         if answers.confidence.is_some_and(|c| c.confident) {
             if let Some(top) = answers.hits.first() {
-                // Under a filter, "See also" stays within it: the nearest allowed pairs.
+                // Under a filter, "See also" stays within it: the nearest allowed pairs, from
+                // all pairs ranked (one pass over the pair space, as without a filter).
                 let wanted = match &allowed {
                     None => SEE_ALSO,
                     Some(_) => searcher.corpus().len(),
                 };
                 report.see_also = explore::related(searcher.pair_space(), top.doc, wanted)
                     .into_iter()
-                    .filter(|r| {
-                        allowed.as_ref().is_none_or(|a| {
-                            searcher
-                                .corpus()
-                                .position(&r.id)
-                                .is_some_and(|d| a.contains(d))
-                        })
-                    })
+                    .filter(|r| allowed.as_ref().is_none_or(|a| a.contains(r.doc)))
                     .take(SEE_ALSO)
                     .map(|r| report::SeeAlso {
                         id: r.id,
