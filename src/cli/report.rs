@@ -219,7 +219,7 @@ impl<'a> Report<'a> {
             let metadata: String = hit
                 .metadata
                 .iter()
-                .map(|(name, values)| format!(" · {name}: {}", values.join(", ")))
+                .map(|(name, values)| format!(" · {name}: {}", compact(values)))
                 .collect();
             writeln!(
                 out,
@@ -380,6 +380,28 @@ impl Style {
     }
 }
 
+/// A metadata field's values for the one line of a hit: the first few, each clipped, and how
+/// many more there are (BEIR metadata can list hundreds of citing papers).
+fn compact(values: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut parts: Vec<String> = values
+        .iter()
+        .take(SHOWN)
+        .map(|v| {
+            let kept = clip(v, 40);
+            if kept.len() < v.len() {
+                format!("{kept} …")
+            } else {
+                kept.to_string()
+            }
+        })
+        .collect();
+    if values.len() > SHOWN {
+        parts.push(format!("+{} more", values.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
 /// The start of `text` up to `max` characters, cut at a word boundary.
 fn clip(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
@@ -388,5 +410,25 @@ fn clip(text: &str, max: usize) -> &str {
             let cut = &text[..end];
             cut.rsplit_once(' ').map_or(cut, |(head, _)| head)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn long_metadata_is_shown_compactly() {
+        let values = |vs: &[&str]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        assert_eq!(compact(&values(&["gan", "vae"])), "gan, vae");
+        assert_eq!(
+            compact(&values(&["a", "b", "c", "d", "e"])),
+            "a, b, c, +2 more"
+        );
+        let long = "ein sehr langer Wert der weit über vierzig Zeichen hinausgeht";
+        assert_eq!(
+            compact(&values(&[long])),
+            "ein sehr langer Wert der weit über …"
+        );
     }
 }
