@@ -19,7 +19,7 @@ use crate::index::Index;
 use crate::rerank::{self, Candidate, LateInteractionReranker, RerankQuery, Reranker};
 use crate::retrieve::dense::{DenseRetriever, NeighbourSearch};
 use crate::retrieve::lexical::distinct_terms;
-use crate::retrieve::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
+use crate::retrieve::{best_first, Allowed, PairHit, RetrievalQuery, Retrieved, Retriever};
 use crate::similarity::PairSpace;
 use crate::text::matching_spans;
 
@@ -291,8 +291,32 @@ impl Searcher {
 
     /// Answers `query`. `top_k`, `depth` and `rerank_depth` beyond the corpus mean all of it.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Answers> {
+        self.search_within(query, options, None)
+    }
+
+    /// Answers `query` from the `allowed` pairs only (all when `None`), e.g. those a
+    /// [`crate::retrieve::Filter`] lets through. Both arms search within them before ranking,
+    /// so the answers are the `top_k` best allowed pairs, not the allowed ones among the
+    /// `top_k` best; reranking and the lift see only allowed candidates too.
+    pub fn search_within(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        allowed: Option<&Allowed>,
+    ) -> Result<Answers> {
         let mut timings = Timings::default();
-        let pairs = self.index.corpus.len();
+        if let Some(allowed) = allowed {
+            if allowed
+                .docs()
+                .last()
+                .is_some_and(|d| d >= self.index.corpus.len())
+            {
+                return Err(Error::Internal(
+                    "a filter's pairs are not of this index's corpus".into(),
+                ));
+            }
+        }
+        let pairs = allowed.map_or(self.index.corpus.len(), Allowed::len);
         let top_k = options.top_k.min(pairs);
         let depth = options.depth.max(top_k).min(pairs);
 
@@ -311,6 +335,7 @@ impl Searcher {
         let retrieval = RetrievalQuery {
             text: query,
             encoding: encoding.as_ref(),
+            allowed,
         };
 
         let lexical = if options.mode == Mode::Dense {
@@ -550,6 +575,7 @@ mod tests {
             section: String::new(),
             question: question.into(),
             answer: answer.into(),
+            metadata: Default::default(),
         }
     }
 
@@ -680,6 +706,46 @@ mod tests {
         let options = SearchOptions::new(Mode::Dense, 3, DEFAULT_FUSION);
         let error = bm25_only.search("LoRA", &options).unwrap_err().to_string();
         assert!(error.contains("needs the embedding model"), "{error}");
+    }
+
+    #[test]
+    fn a_filtered_search_ranks_only_the_allowed_pairs() {
+        let (_dir, searcher) = searcher();
+        let doc = |id: &str| searcher.corpus().position(id).unwrap();
+        let allowed = Allowed::from_docs(4, [doc("rag"), doc("diffusion")]);
+        for mode in Mode::ALL {
+            let mut options = SearchOptions::new(mode, 2, DEFAULT_FUSION);
+            // One candidate per arm: a filter applied after retrieval would keep nothing.
+            options.depth = 1;
+            let query = "Diskriminator entlarvt die Fälschung von Bildern";
+            let unfiltered = searcher.search(query, &options).unwrap();
+            assert_eq!(ids(&searcher, &unfiltered)[0], "gan", "{mode:?}");
+            let answers = searcher
+                .search_within(query, &options, Some(&allowed))
+                .unwrap();
+            let found = ids(&searcher, &answers);
+            assert!(
+                found.iter().all(|id| id == "rag" || id == "diffusion"),
+                "{mode:?}: {found:?}"
+            );
+            if mode != Mode::Bm25 {
+                assert_eq!(found.len(), 2, "{mode:?}: still top-k, {found:?}");
+            }
+            if let Some(confidence) = answers.confidence {
+                let best = answers.hits.iter().filter_map(|h| h.dense).map(|d| d.score);
+                let best = best.fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(
+                    confidence.best_similarity, best,
+                    "{mode:?}: among allowed pairs"
+                );
+            }
+        }
+        // BM25 finds an allowed pair by a word only that pair has.
+        let options = SearchOptions::new(Mode::Bm25, 3, DEFAULT_FUSION);
+        let answers = searcher
+            .search_within("Rauschen Diskriminator", &options, Some(&allowed))
+            .unwrap();
+        assert_eq!(ids(&searcher, &answers), ["diffusion"]);
     }
 
     #[test]

@@ -244,6 +244,7 @@ fn the_reranker_trait_scores_question_and_answer() {
         section: String::new(),
         question: question.into(),
         answer: answer.into(),
+        metadata: Default::default(),
     };
     let pairs = [
         pair(

@@ -299,6 +299,7 @@ fn related_answers_fast_on_ten_thousand_pairs() {
             section: String::new(),
             question: text(&mut rng, 6),
             answer: text(&mut rng, 40),
+            metadata: Default::default(),
         })
         .collect();
     let vectors: Vec<Vec<f32>> = (0..PAIRS)

@@ -18,6 +18,7 @@ use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
 use antwort::index::{BuildLock, BuildStats, IndexDir, Reuse, Staleness};
+use antwort::retrieve::filter::{Condition, Filter};
 use antwort::search::{Mode, SearchOptions, Searcher};
 use antwort::similarity::PairSpace;
 
@@ -58,8 +59,9 @@ pub struct Cli {
 pub enum Command {
     /// Build the index for a corpus (the bundled one unless --corpus is given).
     Index {
-        /// A corpus file: JSON Lines ({"id","question","answer"} or BEIR corpus.jsonl) or
-        /// Markdown with `## Question` headings.
+        /// A corpus file: JSON Lines ({"id","question","answer"}, optionally "section" and
+        /// "metadata", or BEIR corpus.jsonl) or Markdown with `## Question` headings and an
+        /// optional front matter.
         #[arg(long)]
         corpus: Option<PathBuf>,
         /// Embed every pair anew instead of reusing the unchanged pairs of the current index,
@@ -161,6 +163,16 @@ pub struct AskArgs {
     /// Show each hit's rank and score in every stage, and the time each stage took.
     #[arg(long)]
     pub explain: bool,
+    /// Only answers whose metadata (or section) FIELD has VALUE, e.g. `--filter section=advanced
+    /// --filter tags=gan`; different fields must all match, several values of one field are
+    /// alternatives; names and values ignore case.
+    #[arg(long = "filter", value_name = "FIELD=VALUE", value_parser = condition_parser)]
+    pub filters: Vec<Condition>,
+}
+
+/// `--filter`: one `field=value` condition.
+fn condition_parser(text: &str) -> Result<Condition, String> {
+    text.parse::<Condition>().map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug, Clone)]
@@ -522,16 +534,21 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         );
     }
     let searcher = open_searcher(cli, mode)?;
+    let filter = Filter::new(args.filters.clone());
+    // Checked against the corpus once, before any query: a filter that matches nothing fails
+    // with what the corpus has, not with empty answers.
+    let allowed = filter.allowed(searcher.corpus())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for query in &queries {
-        let answers = searcher.search(query, &options)?;
+        let answers = searcher.search_within(query, &options, allowed.as_ref())?;
         let explain = if args.explain {
             Some(report::ExplainInput {
-                fields: searcher
-                    .index()
-                    .lexical
-                    .field_scores(query, options.depth)?,
+                fields: searcher.index().lexical.field_scores_within(
+                    query,
+                    options.depth,
+                    allowed.as_ref(),
+                )?,
                 terms: &answers.terms,
                 model_load_ms: MODEL_LOAD.get().map(|d| d.as_secs_f64() * 1e3),
             })
@@ -539,10 +556,19 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
             None
         };
         let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
+        report.filters = filter.conditions().iter().map(|c| c.to_string()).collect();
         if answers.confidence.is_some_and(|c| c.confident) {
             if let Some(top) = answers.hits.first() {
-                report.see_also = explore::related(searcher.pair_space(), top.doc, SEE_ALSO)
+                // Under a filter, "See also" stays within it: the nearest allowed pairs, from
+                // all pairs ranked (one pass over the pair space, as without a filter).
+                let wanted = match &allowed {
+                    None => SEE_ALSO,
+                    Some(_) => searcher.corpus().len(),
+                };
+                report.see_also = explore::related(searcher.pair_space(), top.doc, wanted)
                     .into_iter()
+                    .filter(|r| allowed.as_ref().is_none_or(|a| a.contains(r.doc)))
+                    .take(SEE_ALSO)
                     .map(|r| report::SeeAlso {
                         id: r.id,
                         question: r.question,

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use antwort::corpus::Corpus;
+use antwort::corpus::{Corpus, Metadata};
 use antwort::retrieve::lexical::FieldScores;
 use antwort::search::{Answers, Confidence, Hit, SearchOptions, Timings};
 
@@ -14,6 +14,9 @@ use antwort::search::{Answers, Confidence, Hit, SearchOptions, Timings};
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub query: &'a str,
+    /// The `--filter` conditions the answers were narrowed by, as given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
     pub mode: &'static str,
     pub fusion: String,
     /// Share of the query (IDF-weighted) whose terms occur in the corpus; scales BM25 in fusion.
@@ -39,6 +42,9 @@ pub struct ReportHit<'a> {
     pub section: &'a str,
     pub question: &'a str,
     pub answer: &'a str,
+    /// The pair's metadata fields; omitted when it has none.
+    #[serde(skip_serializing_if = "no_metadata")]
+    pub metadata: &'a Metadata,
     pub score: f32,
     /// The answer sentence that matched best.
     pub excerpt: &'a str,
@@ -111,6 +117,10 @@ pub struct ExplainInput<'a> {
     pub model_load_ms: Option<f64>,
 }
 
+fn no_metadata(metadata: &&Metadata) -> bool {
+    metadata.is_empty()
+}
+
 fn byte_ranges(ranges: &[Range<usize>]) -> Vec<[usize; 2]> {
     ranges.iter().map(|r| [r.start, r.end]).collect()
 }
@@ -142,6 +152,7 @@ impl<'a> Report<'a> {
                     section: &pair.section,
                     question: &pair.question,
                     answer: &pair.answer,
+                    metadata: &pair.metadata,
                     score: hit.score,
                     excerpt: &pair.answer[hit.excerpt.clone()],
                     excerpt_byte_range: [hit.excerpt.start, hit.excerpt.end],
@@ -156,6 +167,7 @@ impl<'a> Report<'a> {
             .collect();
         Report {
             query,
+            filters: Vec::new(),
             mode: options.mode.name(),
             fusion: options.fusion.to_string(),
             lexical_coverage: answers.lexical_coverage,
@@ -173,6 +185,15 @@ impl<'a> Report<'a> {
 
     pub fn write_text(&self, out: &mut impl Write, colour: bool) -> std::io::Result<()> {
         let style = Style::new(colour);
+        if !self.filters.is_empty() {
+            writeln!(
+                out,
+                "{}Only pairs with {}{}\n",
+                style.dim,
+                self.filters.join(", "),
+                style.reset
+            )?;
+        }
         if self.results.is_empty() {
             writeln!(out, "no answer found for \"{}\"", self.query)?;
         } else if self.confident == Some(false) {
@@ -195,9 +216,14 @@ impl<'a> Report<'a> {
             } else {
                 hit.section
             };
+            let metadata: String = hit
+                .metadata
+                .iter()
+                .map(|(name, values)| format!(" · {name}: {}", compact(values)))
+                .collect();
             writeln!(
                 out,
-                "   {}{} · {section} · score {:.4}{}",
+                "   {}{} · {section}{metadata} · score {:.4}{}",
                 style.dim, hit.id, hit.score, style.reset
             )?;
             let kept = clip(hit.excerpt, 300);
@@ -354,6 +380,28 @@ impl Style {
     }
 }
 
+/// A metadata field's values for the one line of a hit: the first few, each clipped, and how
+/// many more there are (BEIR metadata can list hundreds of citing papers).
+fn compact(values: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut parts: Vec<String> = values
+        .iter()
+        .take(SHOWN)
+        .map(|v| {
+            let kept = clip(v, 40);
+            if kept.len() < v.len() {
+                format!("{kept} …")
+            } else {
+                kept.to_string()
+            }
+        })
+        .collect();
+    if values.len() > SHOWN {
+        parts.push(format!("+{} more", values.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
 /// The start of `text` up to `max` characters, cut at a word boundary.
 fn clip(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
@@ -362,5 +410,25 @@ fn clip(text: &str, max: usize) -> &str {
             let cut = &text[..end];
             cut.rsplit_once(' ').map_or(cut, |(head, _)| head)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn long_metadata_is_shown_compactly() {
+        let values = |vs: &[&str]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        assert_eq!(compact(&values(&["gan", "vae"])), "gan, vae");
+        assert_eq!(
+            compact(&values(&["a", "b", "c", "d", "e"])),
+            "a, b, c, +2 more"
+        );
+        let long = "ein sehr langer Wert der weit über vierzig Zeichen hinausgeht";
+        assert_eq!(
+            compact(&values(&[long])),
+            "ein sehr langer Wert der weit über …"
+        );
     }
 }

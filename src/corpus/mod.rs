@@ -2,14 +2,19 @@
 //! own file, validated whole before anything is indexed.
 //!
 //! Three input formats are accepted, detected from the content:
-//! - JSON Lines in antwort's own format: `{"id", "section"?, "question", "answer"}` per line;
-//! - BEIR `corpus.jsonl`: `{"_id", "title", "text"}`, title read as the question;
-//! - Markdown: `## Question` headings with the answer below, `# Section` headings optional.
+//! - JSON Lines in antwort's own format: `{"id", "section"?, "question", "answer", "metadata"?}`
+//!   per line;
+//! - BEIR `corpus.jsonl`: `{"_id", "title", "text", "metadata"?}`, title read as the question;
+//! - Markdown: `## Question` headings with the answer below, `# Section` headings optional, and
+//!   an optional front matter (`---` … `---`) whose fields are the metadata of every pair of the
+//!   file.
+//!
+//! Metadata are named lists of strings (see [`Metadata`]); `--filter` narrows a search by them.
 //!
 //! Every problem is reported with file and line, and a file with any problem yields no corpus at
 //! all: indexing half a file would silently hide answers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,17 @@ pub const BUNDLED_JSONL: &str = include_str!("../../corpus/genai-interview.jsonl
 /// What `CorpusSource::Bundled` is called in messages and manifests.
 pub const BUNDLED_NAME: &str = "bundled:genai-interview";
 
+/// A pair's metadata: field name to its values, e.g. `tags: [gan, training]`, `source: [book]`.
+///
+/// In a corpus file a field's value is a string, a number or a boolean (kept as written, e.g.
+/// `2024`, `true`), or a list of those; `null` and `[]` mean the pair has no value for it.
+/// Objects and nested lists are rejected. The section is not metadata: it stays its own field
+/// (`--filter section=…` matches it all the same).
+pub type Metadata = BTreeMap<String, Vec<String>>;
+
+/// The one field name metadata may not use: the section is a field of its own.
+pub const SECTION_FIELD: &str = "section";
+
 /// One question with its answer: the unit antwort retrieves and returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QaPair {
@@ -36,6 +52,9 @@ pub struct QaPair {
     pub section: String,
     pub question: String,
     pub answer: String,
+    /// Omitted when empty, so corpus files without metadata read and write as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: Metadata,
 }
 
 /// Where a corpus comes from; kept in the index manifest so that staleness can be checked.
@@ -111,6 +130,15 @@ impl Corpus {
                 hasher.update((field.len() as u64).to_le_bytes());
                 hasher.update(field.as_bytes());
             }
+            // Only pairs with metadata hash it, so that the checksums of corpora without any
+            // (and the indexes built from them) stay what they were.
+            for (name, values) in &pair.metadata {
+                hasher.update([0xff]);
+                for field in std::iter::once(name).chain(values) {
+                    hasher.update((field.len() as u64).to_le_bytes());
+                    hasher.update(field.as_bytes());
+                }
+            }
         }
         hex(&hasher.finalize())
     }
@@ -176,6 +204,83 @@ struct JsonRecord {
     question: Option<String>,
     #[serde(alias = "text")]
     answer: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// The metadata of a JSON record, checked: an object whose values are strings, numbers,
+/// booleans or lists of those.
+fn json_metadata(value: Option<serde_json::Value>) -> std::result::Result<Metadata, String> {
+    use serde_json::Value;
+    let fields = match value {
+        None | Some(Value::Null) => return Ok(Metadata::new()),
+        Some(Value::Object(fields)) => fields,
+        Some(other) => {
+            return Err(format!(
+                "metadata must be an object of named values, e.g. {{\"tags\": [\"gan\"], \"source\": \"book\"}}, found {other}"
+            ))
+        }
+    };
+    let mut metadata = Metadata::new();
+    for (name, value) in fields {
+        let scalar = |v: &Value| {
+            match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(format!(
+                "metadata field {name:?} must be a string, a number, a boolean or a list of those, found {other}"
+            )),
+        }
+        };
+        let values = match &value {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items
+                .iter()
+                .map(scalar)
+                .collect::<std::result::Result<_, _>>()?,
+            single => vec![scalar(single)?],
+        };
+        add_metadata(&mut metadata, &name, values)?;
+    }
+    Ok(metadata)
+}
+
+/// Adds one field's values, normalized: name and values trimmed, white space collapsed, empty
+/// values dropped, a field without values left out.
+fn add_metadata(
+    metadata: &mut Metadata,
+    name: &str,
+    values: Vec<String>,
+) -> std::result::Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("a metadata field has an empty name".into());
+    }
+    if name.eq_ignore_ascii_case(SECTION_FIELD) {
+        return Err(
+            "\"section\" is not metadata but a field of its own: put it beside \"question\" (JSON) \
+             or under a `# Section` heading (Markdown)"
+                .into(),
+        );
+    }
+    if metadata
+        .keys()
+        .any(|k| k.to_lowercase() == name.to_lowercase())
+    {
+        return Err(format!(
+            "metadata field {name:?} appears twice (names are compared ignoring case)"
+        ));
+    }
+    let values: Vec<String> = values
+        .iter()
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|v| !v.is_empty())
+        .collect();
+    if !values.is_empty() {
+        metadata.insert(name.to_string(), values);
+    }
+    Ok(())
 }
 
 fn parse_json_lines(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>> {
@@ -208,6 +313,8 @@ fn parse_json_lines(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>>
                 ))
             }
         };
+        let metadata =
+            json_metadata(record.metadata).map_err(|e| Error::corpus(path, line_no, e))?;
         pairs.push((
             line_no,
             QaPair {
@@ -215,16 +322,20 @@ fn parse_json_lines(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>>
                 section: record.section,
                 question: record.question.unwrap_or_default(),
                 answer: record.answer,
+                metadata,
             },
         ));
     }
     Ok(pairs)
 }
 
-/// Markdown: `# Section`, `## Question`, answer text below until the next heading.
+/// Markdown: an optional front matter, `# Section`, `## Question`, answer text below until the
+/// next heading.
 fn parse_markdown(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>> {
+    let (front, body_start) = front_matter(path, lines)?;
     let mut pairs = Vec::new();
-    let mut section = String::new();
+    let mut section = front.section.unwrap_or_default();
+    let metadata = front.metadata;
     // (line of the heading, question, answer lines)
     let mut open: Option<(usize, String, Vec<&str>)> = None;
     let mut in_fence = false;
@@ -237,11 +348,12 @@ fn parse_markdown(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>> {
                     section: section.to_string(),
                     question,
                     answer: body.join("\n"),
+                    metadata: metadata.clone(),
                 },
             ));
         }
     };
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in lines.iter().enumerate().skip(body_start) {
         if line.trim_start().starts_with("```") {
             in_fence = !in_fence;
         }
@@ -276,6 +388,116 @@ fn parse_markdown(path: &Path, lines: &[&str]) -> Result<Vec<(usize, QaPair)>> {
         ));
     }
     Ok(pairs)
+}
+
+/// What a Markdown file's front matter says.
+#[derive(Debug, Default)]
+struct FrontMatter {
+    /// `section: …`: the section of the pairs above the first `# Section` heading.
+    section: Option<String>,
+    metadata: Metadata,
+}
+
+/// The front matter at the top of a Markdown file, if it has one, and the index of the first
+/// line after it.
+///
+/// The front matter is the YAML-like block between a first line `---` and the next `---`
+/// line: `key: value`, `key: [a, b]`, or `key:` followed by `- item` lines; values may be
+/// quoted; blank lines and `#` comments are skipped. Anything else in it is an error, since a
+/// front matter that is misread would silently mislabel every pair of the file.
+fn front_matter(path: &Path, lines: &[&str]) -> Result<(FrontMatter, usize)> {
+    if lines.first().map(|l| l.trim_end()) != Some("---") {
+        return Ok((FrontMatter::default(), 0));
+    }
+    let Some(end) = lines
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, l)| matches!(l.trim_end(), "---" | "..."))
+        .map(|(i, _)| i)
+    else {
+        return Err(Error::corpus(
+            path,
+            1,
+            "the front matter that starts here is not closed by a `---` line",
+        ));
+    };
+    let unquote = |v: &str| {
+        let v = v.trim();
+        let quoted = v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')));
+        if quoted {
+            v[1..v.len() - 1].to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    // (line number, name, values)
+    let mut fields: Vec<(usize, String, Vec<String>)> = Vec::new();
+    // Whether the last field was a bare `key:` that `- item` lines may continue.
+    let mut listing = false;
+    for (i, line) in lines.iter().enumerate().take(end).skip(1) {
+        let line_no = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(item) = trimmed
+            .strip_prefix("- ")
+            .or((trimmed == "-").then_some(""))
+        {
+            match fields.last_mut() {
+                Some((_, _, values)) if listing => values.push(unquote(item)),
+                _ => {
+                    return Err(Error::corpus(
+                        path,
+                        line_no,
+                        "a `- item` line in the front matter belongs under a `key:` line",
+                    ))
+                }
+            }
+            continue;
+        }
+        let Some((name, value)) = trimmed.split_once(':') else {
+            return Err(Error::corpus(
+                path,
+                line_no,
+                format!("front matter line {trimmed:?} is not `key: value` or `key: [a, b]`"),
+            ));
+        };
+        let value = value.trim();
+        listing = value.is_empty();
+        let values = if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']'))
+        {
+            inner.split(',').map(unquote).collect()
+        } else if value.is_empty() {
+            Vec::new()
+        } else {
+            vec![unquote(value)]
+        };
+        fields.push((line_no, name.trim().to_string(), values));
+    }
+    let mut front = FrontMatter::default();
+    for (line_no, name, values) in fields {
+        if name.eq_ignore_ascii_case(SECTION_FIELD) {
+            match values.as_slice() {
+                [one] => front.section = Some(one.clone()),
+                _ => {
+                    return Err(Error::corpus(
+                        path,
+                        line_no,
+                        "`section` in the front matter takes one value: the section of the \
+                         pairs above the first `# Section` heading",
+                    ))
+                }
+            }
+            continue;
+        }
+        add_metadata(&mut front.metadata, &name, values)
+            .map_err(|e| Error::corpus(path, line_no, e))?;
+    }
+    Ok((front, end + 1))
 }
 
 /// `(level, title)` of an ATX heading of level 1 or 2.
@@ -328,6 +550,12 @@ fn validate(path: &Path, numbered: Vec<(usize, QaPair)>) -> Result<Corpus> {
         pair.section = normalize_text(&pair.section);
         pair.question = normalize_text(&pair.question);
         pair.answer = normalize_text(&pair.answer);
+        // Pairs built in memory or read back from an index get the checks a file gets.
+        let metadata = std::mem::take(&mut pair.metadata);
+        for (name, values) in metadata {
+            add_metadata(&mut pair.metadata, &name, values)
+                .map_err(|e| Error::corpus(path, line, e))?;
+        }
         if pair.id.is_empty() {
             return Err(Error::corpus(path, line, "empty id"));
         }
@@ -437,6 +665,179 @@ mod tests {
     fn markdown_question_without_answer_is_an_error() {
         let err = parse(Path::new("faq.md"), b"## Leer?\n\n## Voll?\nJa.\n").unwrap_err();
         assert_eq!(err.to_string(), "faq.md:1: empty answer for 'leer'");
+    }
+
+    fn meta(pairs: &[(&str, &[&str])]) -> Metadata {
+        pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn json_metadata_takes_strings_lists_numbers_and_booleans() {
+        let corpus = parse_str(
+            r#"{"id": "a", "question": "Q", "answer": "A", "metadata": {"tags": ["gan", " deep   learning ", ""], "source": "book", "year": 2024, "draft": false, "none": null, "empty": []}}
+{"id": "b", "question": "Q", "answer": "A"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            corpus.get(0).metadata,
+            meta(&[
+                ("draft", &["false"]),
+                ("source", &["book"]),
+                ("tags", &["gan", "deep learning"]),
+                ("year", &["2024"]),
+            ])
+        );
+        assert!(corpus.get(1).metadata.is_empty());
+    }
+
+    #[test]
+    fn beir_records_carry_metadata() {
+        let corpus = parse_str(
+            r#"{"_id": "d1", "title": "T", "text": "Body", "metadata": {"url": "https://x", "tags": ["a", "b"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            corpus.get(0).metadata,
+            meta(&[("tags", &["a", "b"]), ("url", &["https://x"])])
+        );
+    }
+
+    #[test]
+    fn bad_json_metadata_is_an_error_with_its_line() {
+        let good = r#"{"id": "a", "question": "Q?", "answer": "A."}"#;
+        for (record, needle) in [
+            (
+                r#"{"id": "b", "answer": "A", "metadata": ["x"]}"#,
+                "metadata must be an object",
+            ),
+            (
+                r#"{"id": "b", "answer": "A", "metadata": {"tags": {"x": 1}}}"#,
+                "metadata field \"tags\" must be a string",
+            ),
+            (
+                r#"{"id": "b", "answer": "A", "metadata": {"tags": [["x"]]}}"#,
+                "must be a string, a number",
+            ),
+            (
+                r#"{"id": "b", "answer": "A", "metadata": {"section": "x"}}"#,
+                "\"section\" is not metadata",
+            ),
+            (
+                r#"{"id": "b", "answer": "A", "metadata": {"Tags": "x", "tags": "y"}}"#,
+                "appears twice",
+            ),
+            (
+                r#"{"id": "b", "answer": "A", "metadata": {" ": "x"}}"#,
+                "empty name",
+            ),
+        ] {
+            let err = parse_str(&format!("{good}\n{record}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("test.jsonl:2: "), "{err}");
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_through_the_indexed_form_and_is_omitted_when_empty() {
+        let corpus = parse_str(
+            r#"{"id": "a", "question": "Q", "answer": "A", "metadata": {"tags": "gan"}}
+{"id": "b", "question": "Q", "answer": "A"}"#,
+        )
+        .unwrap();
+        let lines: Vec<String> = corpus
+            .pairs()
+            .iter()
+            .map(|p| serde_json::to_string(p).unwrap())
+            .collect();
+        assert!(
+            lines[0].contains(r#""metadata":{"tags":["gan"]}"#),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[1].contains("metadata"), "{}", lines[1]);
+        let back: Vec<QaPair> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, corpus.pairs());
+    }
+
+    #[test]
+    fn markdown_front_matter_gives_every_pair_its_metadata() {
+        let md = "---\n# a comment\nsource: \"Handbuch\"\ntags: [gan, 'deep learning']\nauthors:\n  - Ada\n  - Bob\nsection: Start\n---\n## Vorher?\nJa.\n# Grundlagen\n## Was ist LoRA?\nLow-Rank.\n";
+        let corpus = parse(Path::new("faq.md"), md.as_bytes()).unwrap();
+        assert_eq!(
+            corpus.len(),
+            2,
+            "the front matter's `#` lines are no sections"
+        );
+        let expected = meta(&[
+            ("authors", &["Ada", "Bob"]),
+            ("source", &["Handbuch"]),
+            ("tags", &["gan", "deep learning"]),
+        ]);
+        for pair in corpus.pairs() {
+            assert_eq!(pair.metadata, expected, "{}", pair.id);
+        }
+        assert_eq!(corpus.get(0).section, "Start");
+        assert_eq!(corpus.get(1).section, "Grundlagen");
+    }
+
+    #[test]
+    fn markdown_without_front_matter_has_no_metadata_and_a_rule_is_no_front_matter() {
+        let md = "## Frage?\nAntwort.\n\n---\n\n## Noch eine?\nJa.\n";
+        let corpus = parse(Path::new("faq.md"), md.as_bytes()).unwrap();
+        assert_eq!(corpus.len(), 2);
+        assert!(corpus.pairs().iter().all(|p| p.metadata.is_empty()));
+    }
+
+    #[test]
+    fn bad_front_matter_is_an_error_with_its_line() {
+        for (md, line, needle) in [
+            ("---\ntags: [a]\n## Frage?\nJa.\n", 1, "not closed"),
+            (
+                "---\ntags [a]\n---\n## Frage?\nJa.\n",
+                2,
+                "is not `key: value`",
+            ),
+            (
+                "---\n- a\n---\n## Frage?\nJa.\n",
+                2,
+                "belongs under a `key:` line",
+            ),
+            (
+                "---\nsection: [a, b]\n---\n## Frage?\nJa.\n",
+                2,
+                "takes one value",
+            ),
+        ] {
+            let err = parse(Path::new("faq.md"), md.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("faq.md:{line}: ")), "{err}");
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn checksum_sees_metadata_only_where_there_is_some() {
+        let plain = parse_str(r#"{"id": "a", "question": "Q", "answer": "A"}"#).unwrap();
+        let empty =
+            parse_str(r#"{"id": "a", "question": "Q", "answer": "A", "metadata": {}}"#).unwrap();
+        let tagged =
+            parse_str(r#"{"id": "a", "question": "Q", "answer": "A", "metadata": {"t": "x"}}"#)
+                .unwrap();
+        let retagged =
+            parse_str(r#"{"id": "a", "question": "Q", "answer": "A", "metadata": {"t": "y"}}"#)
+                .unwrap();
+        assert_eq!(plain.checksum(), empty.checksum());
+        assert_ne!(plain.checksum(), tagged.checksum());
+        assert_ne!(tagged.checksum(), retagged.checksum());
     }
 
     #[test]

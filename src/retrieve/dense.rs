@@ -16,7 +16,7 @@ use hnsw_rs::hnsw::Point;
 use hnsw_rs::hnswio::{HnswIo, ReloadOptions};
 use hnsw_rs::prelude::{Distance, Hnsw};
 
-use super::{best_first, PairHit, RetrievalQuery, Retrieved, Retriever};
+use super::{best_first, filter, PairHit, RetrievalQuery, Retrieved, Retriever};
 use crate::corpus::{units_of_pair, Unit, UnitKind};
 use crate::embed::cosine;
 use crate::error::{Error, IoContext, Result};
@@ -222,6 +222,31 @@ impl VectorIndex {
             .collect()
     }
 
+    /// The `k` units nearest to `query` through the graph among those `keep` accepts, best
+    /// first; fewer than `k` when the filtered search runs out of candidates (see
+    /// [`super::filter::nearest_allowed`], which falls back to an exact search then).
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<UnitHit> {
+        let k = k.min(self.units.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        let ef = (2 * k).max(MIN_EF_SEARCH);
+        let filter = |id: &usize| keep(*id);
+        self.graph
+            .search_filter(query, k, ef, Some(&filter))
+            .into_iter()
+            .map(|n| UnitHit {
+                unit: n.d_id,
+                similarity: 1.0 - n.distance,
+            })
+            .collect()
+    }
+
     /// The `k` units nearest to `query` by brute force: the reference the graph is tested
     /// against.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
@@ -318,9 +343,17 @@ impl Retriever for DenseRetriever<'_> {
         // Enough units that `depth` pairs are found even when each has several near the query.
         let units_per_doc = units.len().div_ceil(docs.max(1));
         let k = depth.saturating_mul(units_per_doc);
-        let unit_hits = match self.search {
-            NeighbourSearch::Graph => self.index.search(&encoding.vector, k),
-            NeighbourSearch::Exact => self.index.exact_search(&encoding.vector, k),
+        let unit_hits = match (query.allowed, self.search) {
+            (Some(allowed), search) => filter::nearest_allowed(
+                self.index,
+                search,
+                &encoding.vector,
+                k,
+                allowed,
+                filter::EXACT_BELOW_UNITS,
+            ),
+            (None, NeighbourSearch::Graph) => self.index.search(&encoding.vector, k),
+            (None, NeighbourSearch::Exact) => self.index.exact_search(&encoding.vector, k),
         };
         let mut by_doc: std::collections::HashMap<usize, PairHit> = Default::default();
         for UnitHit {

@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
@@ -23,10 +23,14 @@ use tantivy::schema::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use super::{PairHit, RetrievalQuery, Retrieved, Retriever};
+use super::{Allowed, PairHit, RetrievalQuery, Retrieved, Retriever};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::text::{self, GERMAN_ANALYZER, GRAM_ANALYZER};
+
+/// The field holding each document's corpus ordinal: stored, and a fast field that filters
+/// collect on.
+const ORDINAL: &str = "ordinal";
 
 /// How much more a term in the question counts than the same term in the answer.
 pub const QUESTION_BOOST: f32 = 2.0;
@@ -78,7 +82,7 @@ impl Fields {
         };
         let mut builder = Schema::builder();
         let fields = Fields {
-            ordinal: builder.add_u64_field("ordinal", FAST | STORED),
+            ordinal: builder.add_u64_field(ORDINAL, FAST | STORED),
             question: builder.add_text_field("question", text(GERMAN_ANALYZER)),
             answer: builder.add_text_field("answer", text(GERMAN_ANALYZER)),
             question_grams: builder.add_text_field("question_grams", text(GRAM_ANALYZER)),
@@ -107,7 +111,7 @@ impl Fields {
                 .map_err(|_| tantivy::TantivyError::SchemaError(format!("field '{name}' missing")))
         };
         Ok(Fields {
-            ordinal: get("ordinal")?,
+            ordinal: get(ORDINAL)?,
             question: get("question")?,
             answer: get("answer")?,
             question_grams: get("question_grams")?,
@@ -170,6 +174,17 @@ impl LexicalIndex {
     /// `limit` best: the question and answer word fields apart (unboosted), and the grams.
     /// What `--explain` shows.
     pub fn field_scores(&self, query: &str, limit: usize) -> Result<FieldScores> {
+        self.field_scores_within(query, limit, None)
+    }
+
+    /// [`LexicalIndex::field_scores`] among the `allowed` pairs only (all when `None`), as
+    /// [`LexicalIndex::retrieve`] scores them under a filter.
+    pub fn field_scores_within(
+        &self,
+        query: &str,
+        limit: usize,
+        allowed: Option<&Allowed>,
+    ) -> Result<FieldScores> {
         let terms = distinct_terms(&mut self.analyzer.clone(), query);
         let grams = distinct_terms(&mut self.gram_analyzer.clone(), query);
         let searcher = self.reader.searcher();
@@ -185,18 +200,38 @@ impl LexicalIndex {
             ),
             (disjunction(&grams, &self.fields.grams()), &mut scores.grams),
         ] {
-            for hit in self.top(&searcher, &query, limit)? {
+            for hit in self.top(&searcher, &query, limit, allowed)? {
                 into.insert(hit.doc, hit.score);
             }
         }
         Ok(scores)
     }
 
-    /// The `limit` best pairs for a query, by corpus ordinal.
-    fn top(&self, searcher: &Searcher, query: &dyn Query, limit: usize) -> Result<Vec<LexicalHit>> {
+    /// The `limit` best pairs for a query, by corpus ordinal, among the `allowed` ones only
+    /// when given: those are filtered while collecting, so `limit` of them come back whenever
+    /// that many match.
+    fn top(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        limit: usize,
+        allowed: Option<&Allowed>,
+    ) -> Result<Vec<LexicalHit>> {
         // Clamped to the corpus: tantivy allocates the whole limit up front.
-        let limit = limit.min(searcher.num_docs() as usize).max(1);
-        let top = searcher.search(query, &TopDocs::with_limit(limit))?;
+        let candidates = allowed.map_or(searcher.num_docs() as usize, Allowed::len);
+        let limit = limit.min(candidates).max(1);
+        let top_docs = TopDocs::with_limit(limit);
+        let top = match allowed {
+            None => searcher.search(query, &top_docs)?,
+            Some(allowed) => {
+                let allowed = allowed.clone();
+                let keep = move |ordinal: u64| {
+                    usize::try_from(ordinal).is_ok_and(|ordinal| allowed.contains(ordinal))
+                };
+                let filtered = FilterCollector::new(ORDINAL.to_string(), keep, top_docs);
+                searcher.search(query, &filtered)?
+            }
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -253,8 +288,11 @@ impl Retriever for LexicalIndex {
             });
         }
         let grams = distinct_terms(&mut self.gram_analyzer.clone(), query.text);
-        let words = self.top(&searcher, &disjunction(&terms, &self.fields.words()), depth)?;
-        let grams = self.top(&searcher, &disjunction(&grams, &self.fields.grams()), depth)?;
+        let allowed = query.allowed;
+        let words = disjunction(&terms, &self.fields.words());
+        let words = self.top(&searcher, &words, depth, allowed)?;
+        let grams = disjunction(&grams, &self.fields.grams());
+        let grams = self.top(&searcher, &grams, depth, allowed)?;
         let mut hits = sum_scaled(&[words, grams]);
         hits.truncate(depth);
         Ok(Retrieved {

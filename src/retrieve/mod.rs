@@ -10,7 +10,10 @@ use crate::embed::Encoding;
 use crate::error::Result;
 
 pub mod dense;
+pub mod filter;
 pub mod lexical;
+
+pub use filter::{Allowed, Filter};
 
 /// A query as the retrievers see it.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +21,10 @@ pub struct RetrievalQuery<'a> {
     pub text: &'a str,
     /// The query's embedding, for arms that need one.
     pub encoding: Option<&'a Encoding>,
+    /// The only pairs an arm may return, when a filter narrows the search; `None` for all.
+    /// Arms restrict their search to them, so that `depth` allowed pairs come back whenever
+    /// that many exist.
+    pub allowed: Option<&'a Allowed>,
 }
 
 /// One pair found by an arm.

@@ -11,6 +11,7 @@ pub(crate) fn pair(id: &str, question: &str, answer: &str) -> QaPair {
         section: String::new(),
         question: question.into(),
         answer: answer.into(),
+        metadata: Default::default(),
     }
 }
 
