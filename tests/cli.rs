@@ -1,35 +1,11 @@
 //! The `antwort` binary as a user runs it: real model, real index directories, real files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn antwort(index: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .arg("--index")
-        .arg(index)
-        .args(args)
-        .output()
-        .expect("antwort runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts that `output` failed with exit code 1 and one clear message: every one of `needles`
-/// in it, and no panic.
-fn assert_clear_error(output: &Output, needles: &[&str]) {
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
-    let message = stderr(output);
-    for needle in needles {
-        assert!(message.contains(needle), "{needle:?} missing in {message}");
-    }
-    assert!(!message.contains("panicked"), "{message}");
-}
+use common::binary::{antwort, assert_clear_error, stderr, stdout};
 
 fn record(id: &str, question: &str, answer: &str) -> String {
     serde_json::json!({ "id": id, "section": "test", "question": question, "answer": answer })

@@ -3,9 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::sync::OnceLock;
+
+use common::binary::{antwort, stderr, stdout};
+use common::ids;
 
 use antwort::corpus::{Corpus, CorpusSource};
 use antwort::index::IndexDir;
@@ -138,14 +140,6 @@ fn searcher() -> &'static Searcher {
         .searcher
 }
 
-fn ids(searcher: &Searcher, answers: &antwort::search::Answers) -> Vec<String> {
-    answers
-        .hits
-        .iter()
-        .map(|h| searcher.corpus().get(h.doc).id.clone())
-        .collect()
-}
-
 #[test]
 fn metadata_survive_the_index() {
     let searcher = searcher();
@@ -242,23 +236,6 @@ fn an_unknown_field_or_value_is_a_clear_error() {
 }
 
 // The binary.
-
-fn antwort(index: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .arg("--index")
-        .arg(index)
-        .args(args)
-        .output()
-        .expect("antwort runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// The corpus written to a file and indexed by `antwort index`, once per test binary.
 fn indexed() -> &'static (tempfile::TempDir, PathBuf) {

@@ -33,6 +33,7 @@ fn changed(corpus: &Corpus) -> Corpus {
                  sechzehn. Das Modell braucht weniger Speicher und rechnet schneller, \
                  verliert aber etwas Genauigkeit."
             .into(),
+        metadata: Default::default(),
     });
     Corpus::from_pairs(pairs).unwrap()
 }
@@ -93,12 +94,11 @@ fn an_incremental_build_embeds_only_changes_and_answers_as_a_full_build() {
     let full = Searcher::new(full_index, Some(Box::new(encoder)));
     for query in QUERIES {
         let (a, b) = (answers(&incremental, query), answers(&full, query));
-        let ids = |answers: &Answers, searcher: &Searcher| -> Vec<String> {
-            (answers.hits.iter())
-                .map(|h| searcher.corpus().get(h.doc).id.clone())
-                .collect()
-        };
-        assert_eq!(ids(&a, &incremental), ids(&b, &full), "{query}");
+        assert_eq!(
+            common::ids(&incremental, &a),
+            common::ids(&full, &b),
+            "{query}"
+        );
         for (x, y) in a.hits.iter().zip(&b.hits) {
             assert_eq!(x.score, y.score, "{query}");
         }

@@ -300,9 +300,18 @@ impl IndexDir {
         let lexical = LexicalIndex::open(&dir.join(LEXICAL))?;
         let vectors = VectorIndex::load(&dir.join(VECTORS))?;
         let tokens = TokenIndex::load(&dir.join(TOKENS))?;
+        let unit_fits = |unit: &Unit| {
+            (corpus.pairs().get(unit.doc)).is_some_and(|pair| {
+                let answer = &pair.answer;
+                unit.span.end <= answer.len()
+                    && answer.is_char_boundary(unit.span.start)
+                    && answer.is_char_boundary(unit.span.end)
+            })
+        };
         if corpus.len() != manifest.documents
             || vectors.len() != manifest.units
             || tokens.docs() != corpus.len()
+            || !vectors.units().iter().all(unit_fits)
         {
             return Err(Error::index(
                 &dir,

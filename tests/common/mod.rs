@@ -5,12 +5,14 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::sync::OnceLock;
 
 use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, ModelFiles};
 use antwort::index::IndexDir;
-use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
+use antwort::search::{Answers, Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
 /// The model files, or a panic that says how to get them.
 pub fn models() -> ModelFiles {
@@ -58,6 +60,13 @@ pub fn top_ids(searcher: &Searcher, query: &str, mode: Mode, k: usize) -> Vec<St
     answers
         .hits
         .iter()
+        .map(|h| searcher.corpus().get(h.doc).id.clone())
+        .collect()
+}
+
+/// Ids of the pairs `answers` found, best first.
+pub fn ids(searcher: &Searcher, answers: &Answers) -> Vec<String> {
+    (answers.hits.iter())
         .map(|h| searcher.corpus().get(h.doc).id.clone())
         .collect()
 }
