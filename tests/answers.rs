@@ -69,7 +69,9 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
         scores[1] > scores[0],
         "mode collapse should win: {scores:?}"
     );
-    assert!((scores[1] - exact).abs() < 0.01, "{} vs {exact}", scores[1]);
+    // Two bits a dimension restore a state at a cosine of about 0.94 (docs/EVALUATION.md), so
+    // a token's best match scores a little under its exact cosine: 0.012 below here.
+    assert!((scores[1] - exact).abs() < 0.03, "{} vs {exact}", scores[1]);
 
     let without_model = RerankQuery {
         text: query,
