@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{units_of, units_of_pair, Unit};
 use crate::corpus::{Corpus, CorpusSource, QaPair};
-use crate::embed::{Encoder, Progress};
+use crate::embed::{Encoder, Encoding, Progress};
 use crate::error::{Error, IoContext, Result};
 use crate::rerank::late_interaction::{Quantizer, TokenIndex, TokenIndexBuilder};
 use crate::retrieve::dense::VectorIndex;
@@ -446,12 +446,27 @@ fn write_generation(
             _ => to_embed.push(unit),
         }
     }
-    let texts: Vec<&str> = to_embed.iter().map(|&u| units[u].text(corpus)).collect();
-    let quantizer = match previous {
-        Some(previous) => previous.tokens.quantizer().clone(),
-        None => reference_quantizer(encoder)?,
+    let reference = Corpus::load(&CorpusSource::Bundled)?;
+    let (quantizer, mut reference_encodings) = match previous {
+        Some(previous) => (previous.tokens.quantizer().clone(), HashMap::new()),
+        None => reference_quantizer(&reference, encoder)?,
     };
     let mut tokens = TokenIndexBuilder::new(quantizer, &dir.join(TOKENS_SPILL), units.len())?;
+    let units_embedded = to_embed.len();
+    // Units the reference already embedded (all of them, for the bundled corpus) are not
+    // embedded twice.
+    let mut remaining = Vec::with_capacity(to_embed.len());
+    for unit in to_embed {
+        match reference_encodings.remove(units[unit].text(corpus)) {
+            Some(encoding) => {
+                tokens.add(unit, &encoding)?;
+                embeddings[unit] = encoding.vector;
+            }
+            None => remaining.push(unit),
+        }
+    }
+    let to_embed = remaining;
+    let texts: Vec<&str> = to_embed.iter().map(|&u| units[u].text(corpus)).collect();
     let mut spilled = Ok(());
     encoder.encode_passages(&texts, progress, &mut |i, encoding| {
         let unit = to_embed[i];
@@ -501,7 +516,7 @@ fn write_generation(
         build: BuildStats {
             pairs_embedded: corpus.len() - pairs_reused,
             pairs_reused,
-            units_embedded: to_embed.len(),
+            units_embedded,
             tokens: token_index.rows(),
             tokens_embedded,
             seconds,
@@ -540,15 +555,20 @@ fn reusable(corpus: &Corpus, units: &[Unit], previous: Option<&Index>) -> Vec<Op
         .collect()
 }
 
-/// The quantizer of the model's token states ([`Quantizer`]), measured on the bundled corpus:
-/// a fixed text, so that every build with one model codes a pair the same way.
-fn reference_quantizer(encoder: &dyn Encoder) -> Result<Quantizer> {
-    let reference = Corpus::load(&CorpusSource::Bundled)?;
-    let units = units_of(&reference);
-    let texts: Vec<&str> = units.iter().map(|u| u.text(&reference)).collect();
+/// The quantizer of the model's token states ([`Quantizer`]), measured on the bundled corpus
+/// (`reference`): a fixed text, so that every build with one model codes a pair the same way.
+/// Also the reference's encodings by text, for units of the corpus that are reference units.
+fn reference_quantizer<'r>(
+    reference: &'r Corpus,
+    encoder: &dyn Encoder,
+) -> Result<(Quantizer, HashMap<&'r str, Encoding>)> {
+    let units = units_of(reference);
+    let texts: Vec<&str> = units.iter().map(|u| u.text(reference)).collect();
     let encodings = encoder.encode_all(&texts)?;
-    Quantizer::fit(&encodings)
-        .ok_or_else(|| Error::Internal("the model gave no token states for the reference".into()))
+    let quantizer = Quantizer::fit(&encodings).ok_or_else(|| {
+        Error::Internal("the model gave no token states for the reference".into())
+    })?;
+    Ok((quantizer, texts.into_iter().zip(encodings).collect()))
 }
 
 /// See [`Calibration`].
