@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use antwort::corpus::units_of;
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embed::{E5Encoder, Encoder, ModelFiles};
+use antwort::embed::{E5Encoder, Encoder, ModelFiles, TokenizerScope};
 use antwort::eval::{self, bundled, percentile};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
@@ -115,7 +115,7 @@ fn main() {
     let index_dir = IndexDir::new(dir.path().join("warm"));
 
     let started = Instant::now();
-    let embedder = E5Encoder::load(&models, 2).unwrap();
+    let embedder = E5Encoder::load(&models, 2, TokenizerScope::Whole).unwrap();
     let model_load = started.elapsed();
 
     let started = Instant::now();
@@ -192,7 +192,7 @@ fn main() {
         let cross_encoder =
             antwort::rerank::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
         // A searcher of its own, so that criterion below measures the built-in default.
-        let embedder = E5Encoder::load(&models, 2).unwrap();
+        let embedder = E5Encoder::load(&models, 2, TokenizerScope::Whole).unwrap();
         let crossed = Searcher::new(index_dir.open().unwrap(), Some(Box::new(embedder)))
             .with_reranker(Box::new(cross_encoder));
         let few: Vec<eval::Query> = queries.iter().take(8).cloned().collect();

@@ -476,7 +476,7 @@ impl Searcher {
         let text = self
             .encoder
             .as_deref()
-            .map_or(Cow::Borrowed(query), |e| e.respelled(query));
+            .map_or(Ok(Cow::Borrowed(query)), |e| e.respelled(query))?;
         let query_tokens = encoding.map(|e| tokens.query(&e.tokens));
         let query = RerankQuery {
             text: &text,

@@ -3,7 +3,9 @@
 
 mod common;
 
-use antwort::embed::{cosine, ort_environment, Encoder, Encoding, MAX_TOKENS, MODEL_SUBDIR};
+use antwort::embed::{
+    cosine, ort_environment, E5Encoder, Encoder, Encoding, TokenizerScope, MAX_TOKENS, MODEL_SUBDIR,
+};
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
 };
@@ -41,7 +43,11 @@ fn parallel_tokenizer_gives_fastembeds_own_embeddings() {
         long.as_str(),
     ];
     for text in texts {
-        assert_eq!(ours.respelled(text), text, "no digraphs to restore here");
+        assert_eq!(
+            ours.respelled(text).unwrap(),
+            text,
+            "no digraphs to restore here"
+        );
     }
     let encoded = ours.encode_all(&texts).unwrap();
     let prefixed = texts.map(|t| format!("passage: {t}"));
@@ -79,4 +85,48 @@ fn token_states_cover_exactly_the_texts_own_tokens() {
     let cut = encoder.encode_query(&long).unwrap();
     let prefix = encoder.query_prefix_tokens();
     assert_eq!(cut.token_rows().count(), MAX_TOKENS - 2 - prefix);
+}
+
+/// An encoder whose tokenizer was built for the queries at hand (what a one-shot `antwort ask`
+/// loads) encodes exactly as one with the whole tokenizer: those queries, queries it was not
+/// built for (including respelled digraphs), and passages after them.
+#[test]
+fn query_scoped_tokenizer_encodes_as_the_whole_one() {
+    let whole = common::encoder();
+    let asked = vec!["Was ist LoRA?".to_string()];
+    let scoped = E5Encoder::load(&common::models(), 2, TokenizerScope::Queries(&asked)).unwrap();
+    let queries = [
+        "Was ist LoRA?",
+        "Wie kann ich ein Modell guenstig anpassen, ohne saemtliche Gewichte zu aendern?",
+        "Straße (Fußgänger) 🚀 <mask> 大语言模型",
+        "How do diffusion models work?",
+    ];
+    for query in queries {
+        assert_eq!(
+            scoped.respelled(query).unwrap(),
+            whole.respelled(query).unwrap()
+        );
+        let (a, b) = (
+            scoped.encode_query(query).unwrap(),
+            whole.encode_query(query).unwrap(),
+        );
+        assert_eq!(a.tokens.len(), b.tokens.len(), "{query}");
+        assert!(cosine(&a.vector, &b.vector) > 0.99999, "{query}");
+        assert_eq!(
+            scoped.token_count(query).unwrap(),
+            whole.token_count(query).unwrap()
+        );
+    }
+    let passages = [
+        "Quantisierung verkleinert Gewichte auf 4 Bit.",
+        "Rechenleistung",
+    ];
+    let (a, b) = (
+        scoped.encode_all(&passages).unwrap(),
+        whole.encode_all(&passages).unwrap(),
+    );
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(a.tokens.len(), b.tokens.len());
+        assert!(cosine(&a.vector, &b.vector) > 0.99999);
+    }
 }

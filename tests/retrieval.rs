@@ -96,14 +96,15 @@ fn umlaut_spellings_retrieve_the_same() {
 fn umlauts_typed_as_digraphs_reach_the_model_restored() {
     let searcher = bundled();
     let embedder = searcher.encoder().unwrap();
+    let respelled = |text: &str| embedder.respelled(text).unwrap().into_owned();
     assert_eq!(
-        embedder.respelled(
+        respelled(
             "Wie kann ich ein Modell guenstig anpassen, ohne saemtliche Gewichte zu aendern?"
         ),
         "Wie kann ich ein Modell günstig anpassen, ohne sämtliche Gewichte zu ändern?"
     );
     assert_eq!(
-        embedder.respelled("Uebersetzung, Groesse, Strasse, Schluessel, koennen"),
+        respelled("Uebersetzung, Groesse, Strasse, Schluessel, koennen"),
         "Übersetzung, Größe, Straße, Schlüssel, können"
     );
     // Digraphs that are letters of their own stay, including "Zuerst", whose umlaut reading
@@ -119,7 +120,7 @@ fn umlauts_typed_as_digraphs_reach_the_model_restored() {
         "Israel",
         "Masse",
     ] {
-        assert_eq!(embedder.respelled(text), text);
+        assert_eq!(respelled(text), text);
     }
     let typed = "Wie kann ich ein riesiges Sprachmodell guenstig an unsere Firma anpassen, ohne saemtliche Gewichte neu zu trainieren?";
     let proper = "Wie kann ich ein riesiges Sprachmodell günstig an unsere Firma anpassen, ohne sämtliche Gewichte neu zu trainieren?";

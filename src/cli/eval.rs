@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::{open_searcher_in, Cli, EvalArgs, Format, Split};
 use antwort::corpus::CorpusSource;
+use antwort::embed::TokenizerScope;
 use antwort::eval::{self, bundled, Config, ConfigReport, EvalManifest, EvalReport, Qrels, Query};
 use antwort::fusion::Fusion;
 use antwort::index::IndexDir;
@@ -63,14 +64,26 @@ fn inputs(cli: &Cli, args: &EvalArgs) -> anyhow::Result<(Vec<Query>, Qrels, Sear
         let qrels = eval::read_qrels(&dir.join("qrels").join("test.tsv"))?;
         let source = CorpusSource::File(dir.join("corpus.jsonl"));
         let index = IndexDir::new(dir.join("antwort-index"));
-        let searcher = open_searcher_in(cli, &index, Some(source), Mode::Rerank)?;
+        let searcher = open_searcher_in(
+            cli,
+            &index,
+            Some(source),
+            Mode::Rerank,
+            TokenizerScope::Whole,
+        )?;
         return Ok((queries, qrels, searcher));
     }
     let (queries, qrels) = match (&args.queries, &args.qrels) {
         (Some(q), Some(r)) => (eval::read_queries(q)?, eval::read_qrels(r)?),
         _ => bundled_set(args.split)?,
     };
-    let searcher = open_searcher_in(cli, &IndexDir::new(&cli.index), None, Mode::Rerank)?;
+    let searcher = open_searcher_in(
+        cli,
+        &IndexDir::new(&cli.index),
+        None,
+        Mode::Rerank,
+        TokenizerScope::Whole,
+    )?;
     Ok((queries, qrels, searcher))
 }
 

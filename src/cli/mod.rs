@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, MODEL_DIR_ENV};
+use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, TokenizerScope, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
 use antwort::index::{BuildLock, BuildStats, IndexDir, Reuse, Staleness};
@@ -270,8 +270,12 @@ fn mode_parser() -> impl TypedValueParser<Value = Mode> {
 static MODEL_LOAD: OnceLock<Duration> = OnceLock::new();
 
 /// Loads the embedding model, remembering how long it took.
-fn load_encoder(models: &ModelFiles, threads: usize) -> anyhow::Result<E5Encoder> {
-    let encoder = E5Encoder::load(models, threads)?;
+fn load_encoder(
+    models: &ModelFiles,
+    threads: usize,
+    scope: TokenizerScope,
+) -> anyhow::Result<E5Encoder> {
+    let encoder = E5Encoder::load(models, threads, scope)?;
     let _ = MODEL_LOAD.set(encoder.load_time());
     Ok(encoder)
 }
@@ -347,7 +351,7 @@ fn index(cli: &Cli, corpus_path: Option<&Path>, reuse: Reuse) -> anyhow::Result<
         );
         return Ok(());
     }
-    let encoder = load_encoder(&models, cli.threads)?;
+    let encoder = load_encoder(&models, cli.threads, TokenizerScope::Whole)?;
     build(&dir, &corpus, &source, &encoder, reuse)?;
     Ok(())
 }
@@ -415,9 +419,10 @@ fn build_summary(stats: &BuildStats) -> String {
     )
 }
 
-/// Opens the index for querying, building or rebuilding it first when it is missing or stale.
-pub fn open_searcher(cli: &Cli, mode: Mode) -> anyhow::Result<Searcher> {
-    open_searcher_in(cli, &IndexDir::new(&cli.index), None, mode)
+/// Opens the index for querying, building or rebuilding it first when it is missing or stale;
+/// `scope` says what the searcher's model will read.
+pub fn open_searcher(cli: &Cli, mode: Mode, scope: TokenizerScope) -> anyhow::Result<Searcher> {
+    open_searcher_in(cli, &IndexDir::new(&cli.index), None, mode, scope)
 }
 
 /// [`open_searcher`] for the index in `dir`, of `source` if given, else of the corpus the index
@@ -427,6 +432,7 @@ pub fn open_searcher_in(
     dir: &IndexDir,
     source: Option<CorpusSource>,
     mode: Mode,
+    scope: TokenizerScope,
 ) -> anyhow::Result<Searcher> {
     let source = source
         .or_else(|| dir.corpus_source())
@@ -447,17 +453,17 @@ pub fn open_searcher_in(
                     "antwort: {reason}; building the index in {}",
                     dir.root().display()
                 );
-                let loaded = load_encoder(models, cli.threads)?;
+                let loaded = load_encoder(models, cli.threads, TokenizerScope::Whole)?;
                 build(&dir, &corpus, &source, &loaded, Reuse::Unchanged)?;
                 encoder = Some(loaded);
             }
         }
     }
     // The model takes longest to load; the index opens meanwhile.
-    let (index, encoder, pairs) = std::thread::scope(|scope| {
+    let (index, encoder, pairs) = std::thread::scope(|threads| {
         let loading = (encoder.is_none() && mode.needs_embedder()).then(|| {
             let models = models.as_ref().expect("dense modes located the models");
-            scope.spawn(|| load_encoder(models, cli.threads))
+            threads.spawn(move || load_encoder(models, cli.threads, scope))
         });
         let index = dir.open();
         // How the pairs relate (for the lift towards the best answer and "See also"), also
@@ -533,7 +539,8 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
             "the query {wordless:?} has no words to search for; ask a question, e.g. antwort ask \"Was ist LoRA?\""
         );
     }
-    let searcher = open_searcher(cli, mode)?;
+    // One tokenizer build covers every query of a batch.
+    let searcher = open_searcher(cli, mode, TokenizerScope::Queries(&queries))?;
     let filter = Filter::new(args.filters.clone());
     // Checked against the corpus once, before any query: a filter that matches nothing fails
     // with what the corpus has, not with empty answers.

@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::{open_searcher, Cli, RelatedArgs, TopicsArgs};
+use antwort::embed::TokenizerScope;
 use antwort::explore::{self, draw_map, Related};
 use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 
@@ -12,7 +13,7 @@ pub fn related(cli: &Cli, args: &RelatedArgs) -> anyhow::Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
-    let searcher = open_searcher(cli, Mode::Rerank)?;
+    let searcher = open_searcher(cli, Mode::Rerank, TokenizerScope::Queries(&[]))?;
     let doc = match searcher.corpus().position(args.target.trim()) {
         Some(doc) => doc,
         None => {
@@ -64,7 +65,7 @@ pub fn write_related(out: &mut impl Write, related: &[Related]) -> std::io::Resu
 }
 
 pub fn topics(cli: &Cli, args: &TopicsArgs) -> anyhow::Result<()> {
-    let searcher = open_searcher(cli, Mode::Bm25)?;
+    let searcher = open_searcher(cli, Mode::Bm25, TokenizerScope::Queries(&[]))?;
     let topics = explore::topics(searcher.pair_space());
     if let Some(path) = &args.map {
         draw_map(&topics, path)?;

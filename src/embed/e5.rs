@@ -14,6 +14,7 @@ use fastembed::{
 };
 use serde::Deserialize;
 
+use super::vocabulary::{Coverage, Vocabulary};
 use super::{unit_length, Encoder, Encoding, Progress};
 use crate::error::{Error, Result};
 use crate::text;
@@ -154,11 +155,24 @@ pub fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environme
         })
 }
 
+/// How much of the tokenizer [`E5Encoder::load`] builds.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenizerScope<'q> {
+    /// The whole vocabulary: for an encoder that reads many texts (a build, an evaluation, a
+    /// server).
+    Whole,
+    /// Only the pieces these queries use, built in milliseconds instead of most of a second:
+    /// for a process that answers a few questions. Any other text widens the tokenizer first
+    /// (a passage makes it whole), so answers are the same either way.
+    Queries(&'q [String]),
+}
+
 /// A loaded embedding model.
 pub struct E5Encoder {
     /// An ONNX session runs one batch at a time (`TextEmbedding::transform` takes `&mut self`);
     /// the lock is what lets one loaded model serve a searcher shared across threads.
-    model: Mutex<TextEmbedding>,
+    session: Mutex<Session>,
+    vocabulary: Vocabulary,
     model_id: String,
     model_checksum: String,
     load_time: std::time::Duration,
@@ -166,24 +180,60 @@ pub struct E5Encoder {
     query_prefix_tokens: usize,
     passage_prefix_tokens: usize,
     /// The tokenizer's unigram language model: each piece's log-probability, by id. It tells
-    /// which spelling of a word the model knows ([`text::restore_umlauts`]); empty, and
-    /// spellings left alone, for a tokenizer of another kind.
+    /// which spelling of a word the model knows ([`text::restore_umlauts`]).
     piece_log_probs: Vec<f32>,
+}
+
+/// The model and what its tokenizer can read.
+struct Session {
+    model: TextEmbedding,
+    /// `None` once the tokenizer is whole.
+    coverage: Option<Coverage>,
+}
+
+impl Session {
+    /// Makes the tokenizer able to read `texts` as the whole one does.
+    fn prepare(
+        &mut self,
+        vocabulary: &Vocabulary,
+        texts: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<()> {
+        match &mut self.coverage {
+            Some(coverage) => coverage
+                .widen(vocabulary, &mut self.model.tokenizer, texts)
+                .map_err(tokenizer_failed),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the tokenizer whole, for a stream of texts where widening it each time would cost more.
+    fn make_whole(&mut self, vocabulary: &Vocabulary) -> Result<()> {
+        if self.coverage.take().is_some() {
+            self.model.tokenizer = vocabulary.whole().map_err(tokenizer_failed)?;
+        }
+        Ok(())
+    }
+}
+
+fn tokenizer_failed(e: String) -> Error {
+    Error::Model {
+        message: format!("the embedding model's tokenizer fails: {e}"),
+        fix: format!("run `{FETCH_COMMAND}` to fetch the model again"),
+    }
 }
 
 /// A one-word tokenizer handed to fastembed while the real one loads on another thread.
 ///
-/// fastembed builds the ONNX session and then the tokenizer, one after the other; the
-/// 250,000-piece tokenizer alone takes about a second to construct. Building both at once on two
-/// cores is what brings a cold `antwort ask` near two seconds. The real tokenizer replaces this
-/// placeholder before the model embeds anything.
+/// fastembed builds the ONNX session and then the tokenizer, one after the other; on two cores,
+/// building both at once is faster. The real tokenizer replaces this placeholder before the model
+/// embeds anything.
 const PLACEHOLDER_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"padding":null,
 "added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,
 "model":{"type":"WordLevel","vocab":{"<unk>":0},"unk_token":"<unk>"}}"#;
 
 impl E5Encoder {
     /// Loads ONNX Runtime, the model and its tokenizer, the last two in parallel.
-    pub fn load(files: &ModelFiles, threads: usize) -> Result<E5Encoder> {
+    pub fn load(files: &ModelFiles, threads: usize, scope: TokenizerScope) -> Result<E5Encoder> {
         let started = std::time::Instant::now();
         let environment = ort_environment(files)?;
         let dir = files.model_dir();
@@ -200,13 +250,8 @@ impl E5Encoder {
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
         let onnx = read("model.onnx")?;
-        std::thread::scope(|scope| {
-            let tokenizer = scope.spawn(|| {
-                load_tokenizer(files, &dir).map(|t| {
-                    let log_probs = piece_log_probs(&t);
-                    (t, log_probs)
-                })
-            });
+        std::thread::scope(|threads_scope| {
+            let tokenizer = threads_scope.spawn(|| load_tokenizer(files, &dir, scope));
             let model =
                 UserDefinedEmbeddingModel::new(onnx, placeholder).with_pooling(Pooling::Mean);
             let options = InitOptionsUserDefined::new()
@@ -214,7 +259,7 @@ impl E5Encoder {
                 .with_intra_threads(threads.max(1))
                 .with_environment(environment);
             let model = TextEmbedding::try_new_from_user_defined(model, options);
-            let (tokenizer, piece_log_probs) = tokenizer
+            let (vocabulary, tokenizer, coverage) = tokenizer
                 .join()
                 .expect("tokenizer loading does not panic")?;
             let mut model = model.map_err(|e| Error::Model {
@@ -228,37 +273,34 @@ impl E5Encoder {
                 tokenizer
                     .encode(prefix.trim_end(), false)
                     .map(|e| e.len())
-                    .map_err(|e| Error::Model {
-                        message: format!("the tokenizer in {} fails: {e}", dir.display()),
-                        fix: fetch_hint(&files.root),
-                    })
+                    .map_err(|e| tokenizer_failed(e.to_string()))
             };
             let query_prefix_tokens = prefix_tokens(QUERY_PREFIX)?;
             let passage_prefix_tokens = prefix_tokens(PASSAGE_PREFIX)?;
             model.tokenizer = tokenizer;
             Ok(E5Encoder {
-                model: Mutex::new(model),
+                session: Mutex::new(Session { model, coverage }),
+                piece_log_probs: vocabulary.piece_log_probs(),
+                vocabulary,
                 model_id: files.model_id().to_string(),
                 model_checksum: files.model_checksum().to_string(),
                 load_time: started.elapsed(),
                 query_prefix_tokens,
                 passage_prefix_tokens,
-                piece_log_probs,
             })
         })
     }
 
     /// Tokens the model's tokenizer makes of `text` alone, without special tokens or prefix.
     pub fn token_count(&self, text: &str) -> Result<usize> {
-        let model = self.session();
-        model
+        let mut session = self.session();
+        session.prepare(&self.vocabulary, [text])?;
+        session
+            .model
             .tokenizer
             .encode(text, false)
             .map(|e| e.len())
-            .map_err(|e| Error::Model {
-                message: format!("the tokenizer fails on {text:?}: {e}"),
-                fix: format!("run `{FETCH_COMMAND}` to fetch the model again"),
-            })
+            .map_err(|e| tokenizer_failed(format!("{e} (on {text:?})")))
     }
 
     /// Tokens the `query: ` prefix takes of the model's 512.
@@ -274,25 +316,25 @@ impl E5Encoder {
     /// `text` in the spelling the model learned: umlauts and ß that were typed as digraphs
     /// restored where the model's vocabulary is sure ([`text::restore_umlauts`]). Queries
     /// and passages alike, so that a corpus written without umlauts meets the model halfway too.
-    fn respell<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        if self.piece_log_probs.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        let model = self.session();
-        text::restore_umlauts(text, |word| self.word_log_prob(&model, word))
+    fn respell<'t>(&self, text: &'t str) -> Result<Cow<'t, str>> {
+        let mut session = self.session();
+        session.prepare(&self.vocabulary, text::weighed_spellings(text))?;
+        Ok(text::restore_umlauts(text, |word| {
+            self.word_log_prob(&session.model.tokenizer, word)
+        }))
     }
 
     /// The model, for one run; a run that panicked leaves nothing half-done behind (a run has
-    /// no state between batches), so a poisoned lock is taken over.
-    fn session(&self) -> MutexGuard<'_, TextEmbedding> {
-        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    /// no state between batches, and a tokenizer is replaced only whole), so a poisoned lock is
+    /// taken over.
+    fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The log-probability of `word` under the tokenizer's unigram model: the sum over the
     /// pieces it splits into, the most probable split being the one the tokenizer picks.
-    fn word_log_prob(&self, model: &TextEmbedding, word: &str) -> f32 {
-        model
-            .tokenizer
+    fn word_log_prob(&self, tokenizer: &tokenizers::Tokenizer, word: &str) -> f32 {
+        tokenizer
             .encode(word, false)
             .map_or(f32::NEG_INFINITY, |encoding| {
                 let piece = |&id: &u32| self.piece_log_probs.get(id as usize).copied();
@@ -310,10 +352,13 @@ impl E5Encoder {
     /// tokens and the end token.
     fn run(&self, inputs: &[String], prefix_tokens: usize) -> Result<Vec<Encoding>> {
         let failed = |source| Error::Embedding { source };
-        let output = self
-            .session()
+        let mut session = self.session();
+        session.prepare(&self.vocabulary, inputs)?;
+        let output = session
+            .model
             .transform(inputs, Some(inputs.len()))
             .map_err(failed)?;
+        drop(session);
         let mut out = Vec::with_capacity(inputs.len());
         for batch in output.into_raw() {
             out.extend(encodings(&batch, prefix_tokens).map_err(failed)?);
@@ -332,7 +377,7 @@ impl Encoder for E5Encoder {
     }
 
     fn encode_query(&self, query: &str) -> Result<Encoding> {
-        let text = format!("{QUERY_PREFIX}{}", self.respell(query));
+        let text = format!("{QUERY_PREFIX}{}", self.respell(query)?);
         let mut out = self.run(&[text], self.query_prefix_tokens)?;
         Ok(out.pop().expect("one input gives one encoding"))
     }
@@ -346,14 +391,15 @@ impl Encoder for E5Encoder {
         progress: &dyn Progress,
         sink: &mut dyn FnMut(usize, Encoding),
     ) -> Result<()> {
+        self.session().make_whole(&self.vocabulary)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         progress.start(texts.len() as u64);
         for batch in order.chunks(PASSAGE_BATCH) {
             let inputs: Vec<String> = batch
                 .iter()
-                .map(|&i| format!("{PASSAGE_PREFIX}{}", self.respell(texts[i])))
-                .collect();
+                .map(|&i| Ok(format!("{PASSAGE_PREFIX}{}", self.respell(texts[i])?)))
+                .collect::<Result<_>>()?;
             let encodings = self.run(&inputs, self.passage_prefix_tokens)?;
             for (&i, encoding) in batch.iter().zip(encodings) {
                 sink(i, encoding);
@@ -366,7 +412,7 @@ impl Encoder for E5Encoder {
     /// Umlauts and ß that were typed as digraphs restored where the model's vocabulary is sure
     /// ([`text::restore_umlauts`]). Queries and passages alike, so that a corpus written
     /// without umlauts meets the model halfway too.
-    fn respelled<'t>(&self, text: &'t str) -> Cow<'t, str> {
+    fn respelled<'t>(&self, text: &'t str) -> Result<Cow<'t, str>> {
         self.respell(text)
     }
 }
@@ -405,19 +451,13 @@ fn encodings(batch: &SingleBatchOutput, prefix_tokens: usize) -> fastembed::Resu
     Ok(out)
 }
 
-/// See [`E5Encoder::piece_log_probs`].
-fn piece_log_probs(tokenizer: &tokenizers::Tokenizer) -> Vec<f32> {
-    match tokenizer.get_model() {
-        tokenizers::models::ModelWrapper::Unigram(model) => {
-            model.iter().map(|(_, score)| *score as f32).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
 /// The model's tokenizer, set up as fastembed sets up the ones it loads itself: padding each
 /// batch to its longest input with the model's pad token, truncating at [`MAX_TOKENS`].
-fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenizer> {
+fn load_tokenizer(
+    files: &ModelFiles,
+    dir: &Path,
+    scope: TokenizerScope,
+) -> Result<(Vocabulary, tokenizers::Tokenizer, Option<Coverage>)> {
     let damaged = |what: &str, e: &dyn std::fmt::Display| Error::Model {
         message: format!("{what} in {} is damaged: {e}", dir.display()),
         fix: fetch_hint(&files.root),
@@ -431,24 +471,40 @@ fn load_tokenizer(files: &ModelFiles, dir: &Path) -> Result<tokenizers::Tokenize
         .as_str()
         .ok_or_else(|| damaged("tokenizer_config.json", &"no pad_token"))?
         .to_string();
-    let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
-        .map_err(|e| damaged("tokenizer.json", &e))?;
+    let vocabulary =
+        Vocabulary::read(&dir.join("tokenizer.json")).map_err(|e| damaged("tokenizer.json", &e))?;
     let pad_id = config["pad_token_id"]
         .as_u64()
         .map(|id| id as u32)
-        .or_else(|| tokenizer.token_to_id(&pad_token))
+        .or_else(|| vocabulary.id_of(&pad_token))
         .unwrap_or(0);
-    tokenizer
-        .with_padding(Some(tokenizers::PaddingParams {
+    let vocabulary = vocabulary
+        .with_padding(tokenizers::PaddingParams {
             strategy: tokenizers::PaddingStrategy::BatchLongest,
             pad_token,
             pad_id,
             ..Default::default()
-        }))
-        .with_truncation(Some(tokenizers::TruncationParams {
+        })
+        .with_truncation(tokenizers::TruncationParams {
             max_length: MAX_TOKENS,
             ..Default::default()
-        }))
-        .map_err(|e| damaged("tokenizer.json", &e))?;
-    Ok(tokenizer)
+        });
+    let built = match scope {
+        TokenizerScope::Whole => vocabulary.whole().map(|t| (t, None)),
+        TokenizerScope::Queries(queries) => {
+            let mut texts = vec![
+                QUERY_PREFIX.trim_end().to_string(),
+                PASSAGE_PREFIX.trim_end().to_string(),
+            ];
+            for query in queries {
+                texts.push(format!("{QUERY_PREFIX}{query}"));
+                texts.extend(text::weighed_spellings(query));
+            }
+            vocabulary
+                .covering(&texts)
+                .map(|(t, coverage)| (t, Some(coverage)))
+        }
+    };
+    let (tokenizer, coverage) = built.map_err(|e| damaged("tokenizer.json", &e))?;
+    Ok((vocabulary, tokenizer, coverage))
 }

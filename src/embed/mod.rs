@@ -12,10 +12,13 @@ use crate::error::Result;
 
 mod e5;
 mod hashing;
+pub mod vocabulary;
 
 pub use e5::ort_environment;
 pub use e5::ORT_LIBRARY;
-pub use e5::{E5Encoder, ModelFiles, FETCH_COMMAND, MAX_TOKENS, MODEL_DIR_ENV, MODEL_SUBDIR};
+pub use e5::{
+    E5Encoder, ModelFiles, TokenizerScope, FETCH_COMMAND, MAX_TOKENS, MODEL_DIR_ENV, MODEL_SUBDIR,
+};
 pub use hashing::HashingEncoder;
 
 /// A text as the model saw it.
@@ -81,8 +84,8 @@ pub trait Encoder: Send + Sync {
 
     /// `text` as the model reads it best; a reranker that reads text is given the query in
     /// this spelling too. Unchanged by default.
-    fn respelled<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        Cow::Borrowed(text)
+    fn respelled<'t>(&self, text: &'t str) -> Result<Cow<'t, str>> {
+        Ok(Cow::Borrowed(text))
     }
 
     /// The unit-length embedding of a search query.

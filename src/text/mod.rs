@@ -15,7 +15,7 @@ pub use analyzer::{
     GERMAN_ANALYZER, GRAM_ANALYZER, GRAM_LENGTH,
 };
 pub use sentences::sentences;
-pub use umlauts::{restore_umlauts, RESTORE_MARGIN};
+pub use umlauts::{restore_umlauts, weighed_spellings, RESTORE_MARGIN};
 
 #[cfg(test)]
 mod tests {

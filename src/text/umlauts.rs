@@ -59,6 +59,12 @@ pub fn restore_umlauts(text: &str, mut log_prob: impl FnMut(&str) -> f32) -> Cow
     restored.map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
+/// Every spelling [`restore_umlauts`] may weigh for the words of `text`, as typed and restored:
+/// what a tokenizer built for `text` alone has to know.
+pub fn weighed_spellings(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split_word_bounds().flat_map(umlaut_spellings)
+}
+
 /// `word` as typed, then every spelling that reads some of its digraphs as umlauts or ß; only
 /// `word` when it has none, or more than [`MAX_DIGRAPH_PLACES`].
 pub(super) fn umlaut_spellings(word: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ pub mod binary;
 use std::sync::OnceLock;
 
 use antwort::corpus::{Corpus, CorpusSource};
-use antwort::embed::{E5Encoder, ModelFiles};
+use antwort::embed::{E5Encoder, ModelFiles, TokenizerScope};
 use antwort::index::IndexDir;
 use antwort::search::{Answers, Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
@@ -23,7 +23,7 @@ pub fn models() -> ModelFiles {
 
 /// The real encoder.
 pub fn encoder() -> E5Encoder {
-    E5Encoder::load(&models(), 2).unwrap()
+    E5Encoder::load(&models(), 2, TokenizerScope::Whole).unwrap()
 }
 
 struct Fixture {
