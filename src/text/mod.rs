@@ -137,8 +137,13 @@ mod tests {
             ["groesse", "grösse", "groeße", "größe"]
         );
         assert_eq!(umlaut_spellings("LoRA"), ["LoRA"]);
+        // A final -ae or -oe is Latin or English, never an umlaut; a final -ue may be one.
+        assert_eq!(umlaut_spellings("patellae"), ["patellae"]);
+        assert_eq!(umlaut_spellings("Oboe"), ["Oboe"]);
+        assert_eq!(umlaut_spellings("Menue"), ["Menue", "Menü"]);
+        assert_eq!(umlaut_spellings("Boeen"), ["Boeen", "Böen"]);
         // Too many places to weigh: left as typed.
-        assert_eq!(umlaut_spellings("aeaeaeaeaeaeae"), ["aeaeaeaeaeaeae"]);
+        assert_eq!(umlaut_spellings("aeaeaeaeaeaeaen"), ["aeaeaeaeaeaeaen"]);
     }
 
     proptest::proptest! {

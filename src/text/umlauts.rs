@@ -26,6 +26,11 @@ const DIGRAPHS: [(&str, char); 7] = [
     ("ss", 'ß'),
 ];
 
+/// Umlauts no word ends in, though words end in their digraphs: Latin and English plurals and
+/// nouns ("patellae", "vertebrae", "Aloe", "Oboe", "shoe"). Reading those as "patellä" moved a
+/// medical answer's vector noticeably; German final "ä" and "ö" are all but unknown.
+const NEVER_FINAL: [char; 4] = ['ä', 'ö', 'Ä', 'Ö'];
+
 /// Restores the umlauts and ß that a keyboard without them turned into digraphs: "guenstig" →
 /// "günstig", "Woerter" → "Wörter", "Strasse" → "Straße", while "neue", "Quelle" and "dass"
 /// stay. `log_prob` is a language model over single words: a word becomes the spelling it
@@ -72,10 +77,11 @@ pub(super) fn umlaut_spellings(word: &str) -> Vec<String> {
     let mut places = 0;
     let mut rest = word;
     while let Some(c) = rest.chars().next() {
-        match DIGRAPHS
-            .iter()
-            .find(|(digraph, _)| rest.starts_with(digraph))
-        {
+        let place = DIGRAPHS.iter().find(|&&(digraph, umlaut)| {
+            rest.starts_with(digraph)
+                && !(rest.len() == digraph.len() && NEVER_FINAL.contains(&umlaut))
+        });
+        match place {
             Some(&(digraph, umlaut)) => {
                 places += 1;
                 if places > MAX_DIGRAPH_PLACES {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod reference;
 
 use std::sync::OnceLock;
 
