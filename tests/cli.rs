@@ -349,7 +349,9 @@ fn eval_runs_a_beir_directory_in_one_flag() {
     .join("\n");
     std::fs::write(beir.join("corpus.jsonl"), corpus).unwrap();
     let queries = [
-        ("q1", "How do I bake bread?"),
+        // English against German. Not "How do I bake bread?": to e5 that is as close to "Wie
+        // koche ich Tee?" as to "Wie backe ich Brot?" (dense cosines 0.8781 and 0.8789).
+        ("q1", "Baking bread from flour and yeast"),
         ("q2", "Tee zubereiten"),
         ("q3", "Platten am Rad"),
     ]
