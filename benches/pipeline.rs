@@ -4,10 +4,13 @@
 //! embedding throughput, warm per-query latency p50/p95 per mode next to the query-embedding
 //! time of the same run), then criterion's measurements of each warm stage.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use common::{millis, run_antwort};
 
 use antwort::corpus::units_of;
 use antwort::corpus::{Corpus, CorpusSource};
@@ -19,50 +22,6 @@ use criterion::Criterion;
 
 const COLD_RUNS: usize = 5;
 const WARM_ROUNDS: usize = 5;
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// Runs `antwort` with `args` in a fresh process and returns its wall time in ms and its own
-/// peak resident memory in MB.
-///
-/// Linux counts into a spawned child's peak the memory of the process that spawned it, as it
-/// was at the spawn; so every child is spawned before this process loads a model, while it is
-/// still small, and reaped with `wait4` for its own figure rather than the largest child's.
-fn run_antwort(args: &[&OsStr]) -> (f64, f64) {
-    let started = Instant::now();
-    #[expect(
-        clippy::zombie_processes,
-        reason = "reaped below with wait4, which std does not offer"
-    )]
-    let child = Command::new(env!("CARGO_BIN_EXE_antwort"))
-        .args(args)
-        // The default pipeline, even when a cross-encoder is named for the rerank figures.
-        .env_remove(antwort::rerank::cross_encoder::RERANKER_ENV)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("antwort runs");
-    let mut status = 0;
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: the pid is our own unreaped child, and wait4 fills the status and usage it is
-    // given.
-    let usage = unsafe {
-        let pid = libc::wait4(
-            child.id() as libc::pid_t,
-            &mut status,
-            0,
-            usage.as_mut_ptr(),
-        );
-        assert!(pid > 0, "cannot wait for antwort");
-        usage.assume_init()
-    };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "antwort {args:?} failed; run it by hand to see why"
-    );
-    (millis(started.elapsed()), usage.ru_maxrss as f64 / 1024.0)
-}
 
 /// Cold `antwort ask`, each in a fresh process, over the index in `index`: median wall time
 /// and the largest peak memory, in ms and MB.

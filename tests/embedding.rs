@@ -157,7 +157,8 @@ fn int8_model_follows_the_reference_4_bit_model() {
         .map(|t| format!("passage: {}", encoder.respelled(t).unwrap()))
         .collect();
     let (reference, _) =
-        common::reference::plain_loop(&models, &models.reference_model_path(), 2, &prefixed);
+        common::reference::PlainLoop::load(&models, &models.reference_model_path(), 2)
+            .embed(&prefixed);
     let cosines: Vec<f32> = (ours.iter().zip(&reference))
         .map(|(a, b)| cosine(&a.vector, b))
         .collect();

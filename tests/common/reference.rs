@@ -11,27 +11,38 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 pub const PLAIN_BATCH: usize = 32;
 
-/// Unit-length mean-pooled vectors of `texts` (already prefixed) by the ONNX graph at `model`,
-/// in input order, and the number of tokens they took.
-pub fn plain_loop(
-    models: &ModelFiles,
-    model: &Path,
-    threads: usize,
-    texts: &[String],
-) -> (Vec<Vec<f32>>, usize) {
-    // ONNX Runtime is loaded from the model directory, once per process.
-    let environment = ort_environment(models).expect("ONNX Runtime loads");
-    let mut session = Session::builder(&environment)
-        .and_then(|b| Ok(b.with_intra_threads(threads)?))
-        .and_then(|mut b| b.commit_from_file(model))
-        .unwrap_or_else(|e| panic!("cannot load {}: {e}", model.display()));
-    let mut tokenizer = Tokenizer::from_file(models.tokenizer_path()).expect("tokenizer loads");
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: MAX_TOKENS,
-            ..Default::default()
-        }))
-        .expect("truncation is valid");
+pub struct PlainLoop {
+    session: Session,
+    tokenizer: Tokenizer,
+}
+
+impl PlainLoop {
+    /// The ONNX graph at `model` in one session with `threads` threads, and the model's tokenizer.
+    pub fn load(models: &ModelFiles, model: &Path, threads: usize) -> PlainLoop {
+        // ONNX Runtime is loaded from the model directory, once per process.
+        let environment = ort_environment(models).expect("ONNX Runtime loads");
+        let session = Session::builder(&environment)
+            .and_then(|b| Ok(b.with_intra_threads(threads)?))
+            .and_then(|mut b| b.commit_from_file(model))
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", model.display()));
+        let mut tokenizer = Tokenizer::from_file(models.tokenizer_path()).expect("tokenizer loads");
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .expect("truncation is valid");
+        PlainLoop { session, tokenizer }
+    }
+
+    /// Unit-length mean-pooled vectors of `texts` (already prefixed), in input order, and the
+    /// number of tokens they took.
+    pub fn embed(&mut self, texts: &[String]) -> (Vec<Vec<f32>>, usize) {
+        embed(&mut self.session, &self.tokenizer, texts)
+    }
+}
+
+fn embed(session: &mut Session, tokenizer: &Tokenizer, texts: &[String]) -> (Vec<Vec<f32>>, usize) {
     let encodings = tokenizer
         .encode_batch(texts.to_vec(), true)
         .expect("texts tokenize");
