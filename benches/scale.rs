@@ -28,6 +28,8 @@ use common::{millis, run_antwort};
 
 const COLD_RUNS: usize = 3;
 const MAX_QUERIES: usize = 100;
+/// Search-list lengths (hnsw_rs's `ef`) measured beside the default.
+const LISTS: [usize; 4] = [256, 512, 1024, 2048];
 
 fn queries(corpus: Option<&Path>) -> Vec<Query> {
     let path = std::env::var_os("ANTWORT_BENCH_QUERIES")
@@ -149,6 +151,8 @@ fn main() {
     let mut embed_times = Vec::new();
     let (mut graph_times, mut exact_times) = (Vec::new(), Vec::new());
     let (mut recall_10, mut recall_50) = (0.0, 0.0);
+    let mut by_list: Vec<(usize, f64, Vec<f64>)> =
+        LISTS.iter().map(|&ef| (ef, 0.0, Vec::new())).collect();
     for query in &queries {
         let started = Instant::now();
         let vector = encoder.embed_query(&query.text).unwrap();
@@ -161,6 +165,12 @@ fn main() {
         exact_times.push(millis(started.elapsed()));
         recall_10 += recall(&graph[..graph.len().min(10)], &exact[..exact.len().min(10)]);
         recall_50 += recall(&graph, &exact);
+        for (ef, recall_sum, times) in &mut by_list {
+            let started = Instant::now();
+            let found = vectors.search_with_list(&vector, 50, *ef);
+            times.push(millis(started.elapsed()));
+            *recall_sum += recall(&found, &exact);
+        }
     }
     let n = queries.len() as f64;
     let embed_p50 = percentile(&mut embed_times, 0.5);
@@ -236,4 +246,11 @@ fn main() {
         recall_10 / n,
         recall_50 / n
     );
+    for (ef, recall_sum, times) in &mut by_list {
+        println!(
+            "| - search list of {ef}: recall of the top 50, p50 | {:.4}, {:.3} ms |",
+            *recall_sum / n,
+            percentile(times, 0.5)
+        );
+    }
 }

@@ -207,11 +207,17 @@ impl VectorIndex {
     /// The search list holds at least [`MIN_EF_SEARCH`] candidates: with 64, one of 92 dev
     /// queries lost its 8th nearest unit of 261 to the graph at k = 10.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
+        self.search_with_list(query, k, (2 * k).max(MIN_EF_SEARCH))
+    }
+
+    /// [`VectorIndex::search`] with a search list of `ef` candidates (at least `k`): for
+    /// measuring recall against [`VectorIndex::exact_search`] at other list lengths.
+    pub fn search_with_list(&self, query: &[f32], k: usize, ef: usize) -> Vec<UnitHit> {
         let k = k.min(self.units.len());
         if k == 0 {
             return Vec::new();
         }
-        let ef = (2 * k).max(MIN_EF_SEARCH);
+        let ef = ef.max(k);
         self.graph
             .search(query, k, ef)
             .into_iter()
