@@ -56,7 +56,7 @@ mod lock;
 pub use lock::BuildLock;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
@@ -465,19 +465,35 @@ fn write_generation(
             None => remaining.push(unit),
         }
     }
-    let to_embed = remaining;
-    let texts: Vec<&str> = to_embed.iter().map(|&u| units[u].text(corpus)).collect();
+    // Each distinct text is embedded once and its encoding given to every unit with that text:
+    // collections repeat boilerplate sentences thousands of times, and identical vectors let
+    // the graph keep one point for all of them (see `retrieve::dense`).
+    let mut copies_of_text: Vec<Vec<usize>> = Vec::new();
+    let mut texts: Vec<&str> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for unit in remaining {
+        let text = units[unit].text(corpus);
+        let slot = *seen.entry(text).or_insert_with(|| {
+            texts.push(text);
+            copies_of_text.push(Vec::new());
+            texts.len() - 1
+        });
+        copies_of_text[slot].push(unit);
+    }
     let mut spilled = Ok(());
+    // Tokens through the model: the reference's, then each distinct text's once.
+    let mut tokens_embedded = tokens.rows_added();
     encoder.encode_passages(&texts, progress, &mut |i, encoding| {
-        let unit = to_embed[i];
-        if spilled.is_ok() {
-            spilled = tokens.add(unit, &encoding);
+        tokens_embedded += encoding.token_rows().count();
+        for &unit in &copies_of_text[i] {
+            if spilled.is_ok() {
+                spilled = tokens.add(unit, &encoding);
+            }
+            embeddings[unit] = encoding.vector.clone();
         }
-        embeddings[unit] = encoding.vector;
     })?;
     spilled?;
     seconds.embed = phase.elapsed().as_secs_f64();
-    let tokens_embedded = tokens.rows_added();
 
     let phase = Instant::now();
     let unit_docs: Vec<usize> = units.iter().map(|u| u.doc).collect();

@@ -6,9 +6,16 @@
 //! is what a hit shows as its excerpt.
 //!
 //! The arm ([`DenseRetriever`]) folds the nearest units into one score per pair, their best.
+//!
+//! Units with the same vector (the same text: a build embeds each distinct text once) share
+//! one point of the graph. Real collections repeat themselves: in medquad-liveqa 31 % of the
+//! units repeat another's text, one boilerplate sentence 2,243 times. HNSW's neighbour
+//! selection never prunes a copy in favour of another, so a group of copies links mostly to
+//! itself and traps the searches that enter it (a graph over every copy found 77 % of the exact
+//! top ten there); one point per text gives the graph back its reach.
 
+use std::collections::HashMap;
 use std::path::Path;
-
 use std::sync::Arc;
 
 use hnsw_rs::api::AnnT;
@@ -48,8 +55,9 @@ const MIN_EF_SEARCH: usize = 128;
 const MAX_LAYERS: usize = 16;
 const GRAPH_BASENAME: &str = "graph";
 const UNITS_FILE: &str = "units.bin";
-/// A unit in [`UNITS_FILE`]: pair (u32), kind (u8), span start and end (u32), little-endian.
-const UNIT_BYTES: usize = 13;
+/// A unit in [`UNITS_FILE`]: pair (u32), kind (u8), span start and end (u32), and the unit
+/// whose graph point holds its vector (u32), little-endian.
+const UNIT_BYTES: usize = 17;
 
 /// Runs `f`, turning a panic into `Err` without the panic message and backtrace that the
 /// default hook would print: the caller reports the failure in its own words.
@@ -77,11 +85,37 @@ fn catch_unwind_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 /// Units, their embeddings, and the HNSW graph over them.
 ///
 /// The embeddings live once, in the graph's points (mapped from the graph's data file once
-/// loaded); `points` only indexes them by unit.
+/// loaded); `points` only indexes them by unit. A point belongs to the first unit with its
+/// vector, its *holder*; `copies` lists the other units that share it.
 pub struct VectorIndex {
     units: Vec<Unit>,
+    holders: Vec<usize>,
+    copies: HashMap<usize, Vec<usize>>,
     points: Vec<Arc<Point<'static, f32>>>,
     graph: Hnsw<'static, f32, UnitCosine>,
+}
+
+/// Each unit's holder: the first unit whose vector is bit for bit the same as its own.
+fn holders_of(vectors: &[Vec<f32>]) -> Vec<usize> {
+    let mut first: HashMap<Vec<u32>, usize> = HashMap::with_capacity(vectors.len());
+    (vectors.iter().enumerate())
+        .map(|(unit, v)| {
+            *first
+                .entry(v.iter().map(|x| x.to_bits()).collect())
+                .or_insert(unit)
+        })
+        .collect()
+}
+
+/// The units that share a holder's point, holder by holder, in unit order.
+fn copies_of(holders: &[usize]) -> HashMap<usize, Vec<usize>> {
+    let mut copies: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (unit, &holder) in holders.iter().enumerate() {
+        if holder != unit {
+            copies.entry(holder).or_default().push(unit);
+        }
+    }
+    copies
 }
 
 impl VectorIndex {
@@ -94,26 +128,28 @@ impl VectorIndex {
                 vectors.len()
             )));
         }
+        let holders = holders_of(&vectors);
+        let items: Vec<(&[f32], usize)> = (vectors.iter().enumerate())
+            .filter(|&(unit, _)| holders[unit] == unit)
+            .map(|(unit, v)| (v.as_slice(), unit))
+            .collect();
         let mut graph = Hnsw::new(
             MAX_CONNECTIONS,
-            vectors.len().max(1),
+            items.len().max(1),
             MAX_LAYERS,
             EF_CONSTRUCTION,
             UnitCosine,
         );
-        let items: Vec<(&[f32], usize)> = vectors
-            .iter()
-            .enumerate()
-            .map(|(id, v)| (v.as_slice(), id))
-            .collect();
         graph.parallel_insert_slice(&items);
         drop(items);
         drop(vectors);
         graph.set_searching_mode(true);
-        let points = points_by_unit(&graph, units.len())
+        let points = points_by_unit(&graph, &holders)
             .ok_or_else(|| Error::Internal("the HNSW graph lost a unit".into()))?;
         Ok(VectorIndex {
             units,
+            copies: copies_of(&holders),
+            holders,
             points,
             graph,
         })
@@ -122,7 +158,7 @@ impl VectorIndex {
     /// Writes units and graph (which holds the vectors) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let mut units = Vec::with_capacity(self.units.len() * UNIT_BYTES);
-        for unit in &self.units {
+        for (unit, &holder) in self.units.iter().zip(&self.holders) {
             let kind = match unit.kind {
                 UnitKind::Question => 0u8,
                 UnitKind::Answer => 1,
@@ -132,6 +168,7 @@ impl VectorIndex {
             units.push(kind);
             units.extend_from_slice(&(unit.span.start as u32).to_le_bytes());
             units.extend_from_slice(&(unit.span.end as u32).to_le_bytes());
+            units.extend_from_slice(&(holder as u32).to_le_bytes());
         }
         std::fs::write(dir.join(UNITS_FILE), units)
             .context(|| format!("cannot write {}", dir.join(UNITS_FILE).display()))?;
@@ -157,7 +194,7 @@ impl VectorIndex {
         };
         let bytes = std::fs::read(dir.join(UNITS_FILE))
             .map_err(|e| caused(&format!("cannot read {UNITS_FILE}"), e.into()))?;
-        let units =
+        let (units, holders) =
             parse_units(&bytes).ok_or_else(|| damaged(format!("{UNITS_FILE} is damaged")))?;
         // hnsw_rs ties a loaded graph to the lifetime of its loader, which maps the graph's
         // data file: leaking the loader once per load keeps the map for as long as the graph
@@ -172,10 +209,12 @@ impl VectorIndex {
         let graph = catch_unwind_quietly(move || { loader }.load_hnsw::<f32, UnitCosine>())
             .map_err(|_| damaged("the HNSW graph is damaged".into()))?
             .map_err(|e| caused("cannot read the HNSW graph", e.into()))?;
-        let points = points_by_unit(&graph, units.len())
+        let points = points_by_unit(&graph, &holders)
             .ok_or_else(|| damaged(format!("the HNSW graph does not match {UNITS_FILE}")))?;
         Ok(VectorIndex {
             units,
+            copies: copies_of(&holders),
+            holders,
             points,
             graph,
         })
@@ -218,14 +257,34 @@ impl VectorIndex {
             return Vec::new();
         }
         let ef = ef.max(k);
-        self.graph
-            .search(query, k, ef)
-            .into_iter()
-            .map(|n| UnitHit {
-                unit: n.d_id,
-                similarity: 1.0 - n.distance,
-            })
-            .collect()
+        let found = self.graph.search(query, k, ef);
+        self.with_copies(found, k, &|_| true)
+    }
+
+    /// The units of the points `found`, best first, each holder followed by its copies that
+    /// `keep` accepts; the first `k`.
+    fn with_copies(
+        &self,
+        found: Vec<hnsw_rs::prelude::Neighbour>,
+        k: usize,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<UnitHit> {
+        let no_copies = Vec::new();
+        let mut hits = Vec::with_capacity(k);
+        for neighbour in found {
+            let similarity = 1.0 - neighbour.distance;
+            let holder = neighbour.d_id;
+            let copies = self.copies.get(&holder).unwrap_or(&no_copies);
+            let units = std::iter::once(holder).chain(copies.iter().copied());
+            for unit in units.filter(|&u| keep(u)) {
+                hits.push(UnitHit { unit, similarity });
+            }
+            if hits.len() >= k {
+                break;
+            }
+        }
+        hits.truncate(k);
+        hits
     }
 
     /// The `k` units nearest to `query` through the graph among those `keep` accepts, best
@@ -242,15 +301,16 @@ impl VectorIndex {
             return Vec::new();
         }
         let ef = (2 * k).max(MIN_EF_SEARCH);
-        let filter = |id: &usize| keep(*id);
-        self.graph
-            .search_filter(query, k, ef, Some(&filter))
-            .into_iter()
-            .map(|n| UnitHit {
-                unit: n.d_id,
-                similarity: 1.0 - n.distance,
-            })
-            .collect()
+        // A point is wanted when any unit that shares it is.
+        let filter = |&holder: &usize| {
+            keep(holder)
+                || self
+                    .copies
+                    .get(&holder)
+                    .is_some_and(|c| c.iter().any(|&u| keep(u)))
+        };
+        let found = self.graph.search_filter(query, k, ef, Some(&filter));
+        self.with_copies(found, k, keep)
     }
 
     /// The `k` units nearest to `query` by brute force: the reference the graph is tested
@@ -272,23 +332,26 @@ impl VectorIndex {
     }
 }
 
-/// The graph's points by unit id, if every unit has exactly one.
+/// The graph's points by unit id, if every holder has exactly one and no other unit has any.
 fn points_by_unit(
     graph: &Hnsw<'static, f32, UnitCosine>,
-    units: usize,
+    holders: &[usize],
 ) -> Option<Vec<Arc<Point<'static, f32>>>> {
-    let mut points: Vec<Option<Arc<Point<'static, f32>>>> = vec![None; units];
+    let mut points: Vec<Option<Arc<Point<'static, f32>>>> = vec![None; holders.len()];
     for point in graph.get_point_indexation() {
-        let slot = points.get_mut(point.get_origin_id())?;
-        if slot.replace(point).is_some() {
+        let unit = point.get_origin_id();
+        if holders.get(unit) != Some(&unit) || points[unit].replace(point).is_some() {
             return None;
         }
     }
-    points.into_iter().collect()
+    (0..holders.len())
+        .map(|unit| points[holders[unit]].clone())
+        .collect()
 }
 
-/// Reads what [`VectorIndex::save`] wrote of the units; `None` if it is damaged.
-fn parse_units(bytes: &[u8]) -> Option<Vec<Unit>> {
+/// Reads what [`VectorIndex::save`] wrote of the units, and their holders; `None` if it is
+/// damaged.
+fn parse_units(bytes: &[u8]) -> Option<(Vec<Unit>, Vec<usize>)> {
     if !bytes.len().is_multiple_of(UNIT_BYTES) {
         return None;
     }
@@ -296,6 +359,7 @@ fn parse_units(bytes: &[u8]) -> Option<Vec<Unit>> {
         u32::from_le_bytes(record[at..at + 4].try_into().expect("four bytes")) as usize
     };
     let mut units = Vec::with_capacity(bytes.len() / UNIT_BYTES);
+    let mut holders: Vec<usize> = Vec::with_capacity(bytes.len() / UNIT_BYTES);
     for record in bytes.chunks_exact(UNIT_BYTES) {
         let kind = match record[4] {
             0 => UnitKind::Question,
@@ -304,16 +368,22 @@ fn parse_units(bytes: &[u8]) -> Option<Vec<Unit>> {
             _ => return None,
         };
         let (doc, start, end) = (u32_at(record, 0), u32_at(record, 5), u32_at(record, 9));
-        if start > end || units.last().is_some_and(|u: &Unit| u.doc > doc) {
+        let holder = u32_at(record, 13);
+        if start > end
+            || units.last().is_some_and(|u: &Unit| u.doc > doc)
+            || holders.get(holder).is_some_and(|&h| h != holder)
+            || holder > units.len()
+        {
             return None;
         }
+        holders.push(holder);
         units.push(Unit {
             doc,
             kind,
             span: start..end,
         });
     }
-    Some(units)
+    Some((units, holders))
 }
 
 /// How the dense arm finds a query's nearest units.
@@ -390,5 +460,91 @@ impl Retriever for DenseRetriever<'_> {
             coverage: 1.0,
             terms: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs` pairs of one sentence each, with pseudo-random unit vectors; every pair in
+    /// `repeated` gets the same vector as pair 0 (the same boilerplate sentence).
+    fn index_with_copies(docs: usize, repeated: &[usize]) -> VectorIndex {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let mut vectors: Vec<Vec<f32>> = Vec::new();
+        for doc in 0..docs {
+            let v: Vec<f32> = (0..16).map(|_| next()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let v = v.into_iter().map(|x| x / norm).collect();
+            vectors.push(if repeated.contains(&doc) {
+                vectors[0].clone()
+            } else {
+                v
+            });
+        }
+        let units = (0..docs)
+            .map(|doc| Unit {
+                doc,
+                kind: UnitKind::Sentence,
+                span: 0..0,
+            })
+            .collect();
+        VectorIndex::build(units, vectors).unwrap()
+    }
+
+    fn units_of(hits: &[UnitHit]) -> Vec<usize> {
+        hits.iter().map(|h| h.unit).collect()
+    }
+
+    #[test]
+    fn copies_share_one_point_and_are_all_found() {
+        let repeated = [3, 17, 40];
+        let index = index_with_copies(60, &repeated);
+        assert_eq!(index.graph.get_nb_point(), 60 - repeated.len());
+        let query = index.vector(0).to_vec();
+        let graph = index.search(&query, 6);
+        assert_eq!(units_of(&graph[..4]), [0, 3, 17, 40]);
+        assert_eq!(units_of(&graph), units_of(&index.exact_search(&query, 6)));
+        // Asked for fewer than the copies: the first of them.
+        assert_eq!(units_of(&index.search(&query, 2)), [0, 3]);
+        // A filter that wants only one copy finds it through the shared point.
+        let only = index.search_where(&query, 3, &|u| u == 17 || u > 41);
+        assert_eq!(only[0].unit, 17);
+        assert!(only.iter().all(|h| h.unit == 17 || h.unit > 41));
+
+        // Saved and loaded, the copies still share the point.
+        let dir = tempfile::tempdir().unwrap();
+        index.save(dir.path()).unwrap();
+        let loaded = VectorIndex::load(dir.path()).unwrap();
+        assert_eq!(loaded.graph.get_nb_point(), 60 - repeated.len());
+        assert_eq!(units_of(&loaded.search(&query, 6)), units_of(&graph));
+        assert_eq!(loaded.vector(40), index.vector(0));
+    }
+
+    #[test]
+    fn a_holder_that_is_not_its_own_is_damage() {
+        let index = index_with_copies(10, &[4]);
+        let dir = tempfile::tempdir().unwrap();
+        index.save(dir.path()).unwrap();
+        let path = dir.path().join(UNITS_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Unit 5 claims unit 4's point, but 4 is a copy itself.
+        bytes[5 * UNIT_BYTES + 13..6 * UNIT_BYTES].copy_from_slice(&4u32.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let error = VectorIndex::load(dir.path())
+            .err()
+            .expect("damage is found");
+        assert!(
+            error
+                .to_string()
+                .contains("rebuild it with `antwort index`"),
+            "{error}"
+        );
     }
 }
