@@ -75,7 +75,7 @@ fn parts(root: &Path) -> Vec<(String, u64)> {
             )
         })
         .collect();
-    parts.sort_by(|a, b| b.1.cmp(&a.1));
+    parts.sort_by_key(|part| std::cmp::Reverse(part.1));
     parts
 }
 
