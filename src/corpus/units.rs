@@ -40,12 +40,6 @@ impl Unit {
     }
 }
 
-/// The units of a corpus, pair by pair: the question (when there is one), and the answer's
-/// sentences, or the answer whole when it is a single sentence.
-///
-/// Whole multi-sentence answers are not embedded as well: on the judged queries they added
-/// nothing over their sentences and, being the longest inputs, cost three quarters of the
-/// embedding time (docs/EVALUATION.md, "Units").
 /// Where the units of pair `doc` are in `units`, as [`units_of`] orders them: pair by pair,
 /// so one contiguous run, found by binary search.
 pub fn units_of_pair(units: &[Unit], doc: usize) -> std::ops::Range<usize> {
@@ -54,6 +48,12 @@ pub fn units_of_pair(units: &[Unit], doc: usize) -> std::ops::Range<usize> {
     start..end
 }
 
+/// The units of a corpus, pair by pair: the question (when there is one), and the answer's
+/// sentences, or the answer whole when it is a single sentence.
+///
+/// Whole multi-sentence answers are not embedded as well: on the judged queries they added
+/// nothing over their sentences and, being the longest inputs, cost three quarters of the
+/// embedding time (docs/EVALUATION.md, "Units").
 pub fn units_of(corpus: &Corpus) -> Vec<Unit> {
     let mut units = Vec::new();
     for (doc, pair) in corpus.pairs().iter().enumerate() {
