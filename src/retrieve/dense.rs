@@ -96,13 +96,27 @@ pub struct VectorIndex {
 }
 
 /// Each unit's holder: the first unit whose vector is bit for bit the same as its own.
+///
+/// Keyed by a hash of the bits rather than the bits themselves, so that finding the copies
+/// costs a few bytes a unit instead of a second copy of every vector.
 fn holders_of(vectors: &[Vec<f32>]) -> Vec<usize> {
-    let mut first: HashMap<Vec<u32>, usize> = HashMap::with_capacity(vectors.len());
+    use std::hash::{Hash, Hasher};
+    let same_bits = |a: &[f32], b: &[f32]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::with_capacity(vectors.len());
     (vectors.iter().enumerate())
         .map(|(unit, v)| {
-            *first
-                .entry(v.iter().map(|x| x.to_bits()).collect())
-                .or_insert(unit)
+            let mut hasher = std::hash::DefaultHasher::new();
+            v.iter().for_each(|x| x.to_bits().hash(&mut hasher));
+            let holders = by_hash.entry(hasher.finish()).or_default();
+            match holders.iter().find(|&&h| same_bits(&vectors[h], v)) {
+                Some(&holder) => holder,
+                None => {
+                    holders.push(unit);
+                    unit
+                }
+            }
         })
         .collect()
 }
