@@ -47,8 +47,14 @@ fn queries(corpus: Option<&Path>) -> Vec<Query> {
     queries
 }
 
-/// Bytes of each part of the live generation (the only one a fresh build leaves).
-fn parts(root: &Path) -> Vec<(String, u64)> {
+/// The live generation's directory: the one the index's `CURRENT` file names.
+fn live_generation(root: &Path) -> PathBuf {
+    let current = std::fs::read_to_string(root.join("CURRENT")).expect("a built index");
+    root.join(current.trim())
+}
+
+/// Bytes of each part of the live generation, largest first.
+fn parts(generation: &Path) -> Vec<(String, u64)> {
     fn size(path: &Path) -> u64 {
         if path.is_dir() {
             std::fs::read_dir(path)
@@ -59,13 +65,7 @@ fn parts(root: &Path) -> Vec<(String, u64)> {
             path.metadata().map_or(0, |m| m.len())
         }
     }
-    let generation = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("a built index");
-    let mut parts: Vec<(String, u64)> = std::fs::read_dir(&generation)
+    let mut parts: Vec<(String, u64)> = std::fs::read_dir(generation)
         .unwrap()
         .map(|e| {
             let path = e.unwrap().path();
@@ -124,17 +124,10 @@ fn main() {
     let started = Instant::now();
     let encoder = E5Encoder::load(&models, 2, TokenizerScope::Whole).unwrap();
     let model_load = started.elapsed();
-    let parts = parts(&root);
-    let generation_of = |part: &str| {
-        let dir = std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.join(part).exists())
-            .expect("a built index");
-        dir.join(part)
-    };
+    let generation = live_generation(&root);
+    let parts = parts(&generation);
     let started = Instant::now();
-    drop(VectorIndex::load(&generation_of("vectors")).unwrap());
+    drop(VectorIndex::load(&generation.join("vectors")).unwrap());
     let graph_load = started.elapsed();
     let started = Instant::now();
     let index = IndexDir::new(&root).open().unwrap();

@@ -405,7 +405,7 @@ impl Encoder for E5Encoder {
         sink: &mut dyn FnMut(usize, Encoding),
     ) -> Result<()> {
         self.session().make_whole(&self.vocabulary)?;
-        let inputs: Vec<String> = texts
+        let mut inputs: Vec<String> = texts
             .iter()
             .map(|text| Ok(format!("{PASSAGE_PREFIX}{}", self.respell(text)?)))
             .collect::<Result<_>>()?;
@@ -422,7 +422,10 @@ impl Encoder for E5Encoder {
         order.sort_by_key(|&i| token_counts[i].min(MAX_TOKENS));
         progress.start(texts.len() as u64);
         for batch in order.chunks(PASSAGE_BATCH) {
-            let batch_inputs: Vec<String> = batch.iter().map(|&i| inputs[i].clone()).collect();
+            let batch_inputs: Vec<String> = batch
+                .iter()
+                .map(|&i| std::mem::take(&mut inputs[i]))
+                .collect();
             let encodings = self.run(&batch_inputs, self.passage_prefix_tokens)?;
             for (&i, encoding) in batch.iter().zip(encodings) {
                 sink(i, encoding);

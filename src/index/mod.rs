@@ -453,39 +453,45 @@ fn write_generation(
     };
     let mut tokens = TokenIndexBuilder::new(quantizer, &dir.join(TOKENS_SPILL), units.len())?;
     let units_embedded = to_embed.len();
-    // Units the reference already embedded (all of them, for the bundled corpus) are not
-    // embedded twice.
-    let mut remaining = Vec::with_capacity(to_embed.len());
-    for unit in to_embed {
-        match reference_encodings.remove(units[unit].text(corpus)) {
-            Some(encoding) => {
-                tokens.add(unit, &encoding)?;
-                embeddings[unit] = encoding.vector;
-            }
-            None => remaining.push(unit),
-        }
-    }
     // Each distinct text is embedded once and its encoding given to every unit with that text:
     // collections repeat boilerplate sentences thousands of times, and identical vectors let
     // the graph keep one point for all of them (see `retrieve::dense`).
     let mut copies_of_text: Vec<Vec<usize>> = Vec::new();
-    let mut texts: Vec<&str> = Vec::new();
+    let mut distinct: Vec<&str> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    for unit in remaining {
+    for unit in to_embed {
         let text = units[unit].text(corpus);
         let slot = *seen.entry(text).or_insert_with(|| {
-            texts.push(text);
+            distinct.push(text);
             copies_of_text.push(Vec::new());
-            texts.len() - 1
+            distinct.len() - 1
         });
         copies_of_text[slot].push(unit);
+    }
+    // Texts the reference already embedded (all of them, for the bundled corpus) are not
+    // embedded twice.
+    let mut texts = Vec::with_capacity(distinct.len());
+    let mut copies = Vec::with_capacity(distinct.len());
+    for (text, sharing) in distinct.into_iter().zip(copies_of_text) {
+        match reference_encodings.remove(text) {
+            Some(encoding) => {
+                for &unit in &sharing {
+                    tokens.add(unit, &encoding)?;
+                    embeddings[unit] = encoding.vector.clone();
+                }
+            }
+            None => {
+                texts.push(text);
+                copies.push(sharing);
+            }
+        }
     }
     let mut spilled = Ok(());
     // Tokens through the model: the reference's, then each distinct text's once.
     let mut tokens_embedded = tokens.rows_added();
     encoder.encode_passages(&texts, progress, &mut |i, encoding| {
         tokens_embedded += encoding.token_rows().count();
-        for &unit in &copies_of_text[i] {
+        for &unit in &copies[i] {
             if spilled.is_ok() {
                 spilled = tokens.add(unit, &encoding);
             }

@@ -272,22 +272,24 @@ impl VectorIndex {
         }
         let ef = ef.max(k);
         let found = self.graph.search(query, k, ef);
-        self.with_copies(found, k, &|_| true)
+        self.with_copies(nearest(found), k, &|_| true)
     }
 
-    /// The units of the points `found`, best first, each holder followed by its copies that
-    /// `keep` accepts; the first `k`.
+    /// The units of the points `found` (holders, best first), each holder followed by its
+    /// copies that `keep` accepts; the first `k`.
     fn with_copies(
         &self,
-        found: Vec<hnsw_rs::prelude::Neighbour>,
+        found: impl IntoIterator<Item = UnitHit>,
         k: usize,
         keep: &dyn Fn(usize) -> bool,
     ) -> Vec<UnitHit> {
         let no_copies = Vec::new();
         let mut hits = Vec::with_capacity(k);
-        for neighbour in found {
-            let similarity = 1.0 - neighbour.distance;
-            let holder = neighbour.d_id;
+        for UnitHit {
+            unit: holder,
+            similarity,
+        } in found
+        {
             let copies = self.copies.get(&holder).unwrap_or(&no_copies);
             let units = std::iter::once(holder).chain(copies.iter().copied());
             for unit in units.filter(|&u| keep(u)) {
@@ -324,26 +326,32 @@ impl VectorIndex {
                     .is_some_and(|c| c.iter().any(|&u| keep(u)))
         };
         let found = self.graph.search_filter(query, k, ef, Some(&filter));
-        self.with_copies(found, k, keep)
+        self.with_copies(nearest(found), k, keep)
     }
 
     /// The `k` units nearest to `query` by brute force: the reference the graph is tested
     /// against.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Vec<UnitHit> {
         let k = k.min(self.units.len());
-        let mut hits: Vec<UnitHit> = self
-            .points
-            .iter()
-            .enumerate()
+        // Each point once: its copies follow it.
+        let mut holders: Vec<UnitHit> = (self.points.iter().enumerate())
+            .filter(|&(unit, _)| self.holders[unit] == unit)
             .map(|(unit, point)| UnitHit {
                 unit,
                 similarity: cosine(query, point.get_v()),
             })
             .collect();
-        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-        hits.truncate(k);
-        hits
+        holders.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        self.with_copies(holders, k, &|_| true)
     }
+}
+
+/// hnsw_rs's neighbours as the holders' hits.
+fn nearest(found: Vec<hnsw_rs::prelude::Neighbour>) -> impl Iterator<Item = UnitHit> {
+    found.into_iter().map(|n| UnitHit {
+        unit: n.d_id,
+        similarity: 1.0 - n.distance,
+    })
 }
 
 /// The graph's points by unit id, if every holder has exactly one and no other unit has any.
