@@ -2,7 +2,9 @@
 //!
 //! Builds the index in a fresh process (wall time, peak memory), then reports its size by part,
 //! cold `antwort ask` (fresh processes), where a cold start's seconds go, warm latency per mode
-//! beside the query embedding, and the HNSW graph's recall against exact search.
+//! beside the query embedding, and the dense search's recall against exact search: the
+//! index's own (the scan, or the graph when the index has one) and, with
+//! `ANTWORT_BENCH_GRAPH=1` on an index without one, a graph built here over the same vectors.
 //!
 //! - `ANTWORT_BENCH_CORPUS`: a corpus file (JSON Lines, BEIR `corpus.jsonl`, Markdown); the
 //!   bundled corpus if unset.
@@ -11,6 +13,8 @@
 //! - `ANTWORT_BENCH_INDEX`: where to build (kept afterwards); a temporary directory if unset.
 //!   With `ANTWORT_BENCH_REUSE=1` an index already there is measured as it is, without a build
 //!   (a 47k-pair build takes a quarter of an hour).
+//! - `ANTWORT_BENCH_GRAPH=1`: also build an HNSW graph over the index's vectors in this
+//!   process, to compare it with the scan (minutes at 47k pairs).
 
 mod common;
 
@@ -21,7 +25,7 @@ use std::time::Instant;
 use antwort::embed::{E5Encoder, ModelFiles, TokenizerScope};
 use antwort::eval::{self, bundled, percentile, Query};
 use antwort::index::IndexDir;
-use antwort::retrieve::dense::{UnitHit, VectorIndex};
+use antwort::retrieve::dense::{GraphPolicy, UnitHit, VectorIndex};
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 use antwort::similarity::PairSpace;
 use common::{millis, run_antwort};
@@ -128,21 +132,39 @@ fn main() {
     let parts = parts(&generation);
     let started = Instant::now();
     drop(VectorIndex::load(&generation.join("vectors")).unwrap());
-    let graph_load = started.elapsed();
+    let vectors_load = started.elapsed();
     let started = Instant::now();
     let index = IndexDir::new(&root).open().unwrap();
     let open = started.elapsed();
     let started = Instant::now();
-    let pairs = PairSpace::new(index.corpus.pairs(), &index.vectors);
-    let pair_space = started.elapsed();
+    let pairs = index.load_pair_space().unwrap();
+    let pair_space_load = started.elapsed();
+    let started = Instant::now();
+    drop(PairSpace::new(index.corpus.pairs(), &index.vectors));
+    let pair_space_build = started.elapsed();
     let token_rows = index.tokens.rows();
     let (documents, units) = (index.corpus.len(), index.vectors.len());
 
+    let graph_wanted = std::env::var_os("ANTWORT_BENCH_GRAPH").is_some_and(|v| v == "1");
+    let built_graph = (graph_wanted && !index.vectors.has_graph()).then(|| {
+        let started = Instant::now();
+        let vectors = &index.vectors;
+        let unit_vectors = (0..vectors.len())
+            .map(|u| vectors.vector(u).to_vec())
+            .collect();
+        let graph = VectorIndex::build(vectors.units().to_vec(), unit_vectors, GraphPolicy::Always)
+            .unwrap();
+        (graph, started.elapsed())
+    });
     let searcher = Searcher::new(index, Some(Box::new(encoder))).with_pair_space(pairs);
     let vectors = &searcher.index().vectors;
+    let graph = match &built_graph {
+        Some((graph, _)) => Some(graph),
+        None => vectors.has_graph().then_some(vectors),
+    };
     let encoder = searcher.encoder().unwrap();
     let mut embed_times = Vec::new();
-    let (mut graph_times, mut exact_times) = (Vec::new(), Vec::new());
+    let (mut indexed_times, mut exact_times) = (Vec::new(), Vec::new());
     let (mut recall_10, mut recall_50) = (0.0, 0.0);
     let mut by_list: Vec<(usize, f64, Vec<f64>)> =
         LISTS.iter().map(|&ef| (ef, 0.0, Vec::new())).collect();
@@ -151,16 +173,20 @@ fn main() {
         let vector = encoder.embed_query(&query.text).unwrap();
         embed_times.push(millis(started.elapsed()));
         let started = Instant::now();
-        let graph = vectors.search(&vector, 50);
-        graph_times.push(millis(started.elapsed()));
+        let indexed = vectors.search(&vector, 50);
+        indexed_times.push(millis(started.elapsed()));
         let started = Instant::now();
         let exact = vectors.exact_search(&vector, 50);
         exact_times.push(millis(started.elapsed()));
-        recall_10 += recall(&graph[..graph.len().min(10)], &exact[..exact.len().min(10)]);
-        recall_50 += recall(&graph, &exact);
+        recall_10 += recall(
+            &indexed[..indexed.len().min(10)],
+            &exact[..exact.len().min(10)],
+        );
+        recall_50 += recall(&indexed, &exact);
+        let Some(graph) = graph else { continue };
         for (ef, recall_sum, times) in &mut by_list {
             let started = Instant::now();
-            let found = vectors.search_with_list(&vector, 50, *ef);
+            let found = (graph.graph_search_with_list(&vector, 50, *ef)).expect("it has a graph");
             times.push(millis(started.elapsed()));
             *recall_sum += recall(&found, &exact);
         }
@@ -212,14 +238,20 @@ fn main() {
         "| cold start, part by part: model load | {:.0} ms |",
         millis(model_load)
     );
-    println!("| - HNSW graph load | {:.0} ms |", millis(graph_load));
+    let searched = if vectors.has_graph() { "graph" } else { "scan" };
     println!(
-        "| - whole index open (graph included) | {:.0} ms |",
+        "| - vectors ({} rows, {searched}) load | {:.0} ms |",
+        vectors.rows(),
+        millis(vectors_load)
+    );
+    println!(
+        "| - whole index open (vectors included) | {:.0} ms |",
         millis(open)
     );
     println!(
-        "| - pair space (\"See also\", the lift) | {:.0} ms |",
-        millis(pair_space)
+        "| - pair space (\"See also\", the lift): read / built anew | {:.0} / {:.0} ms |",
+        millis(pair_space_load),
+        millis(pair_space_build)
     );
     println!("| query embedding p50 | {embed_p50:.2} ms |");
     for (mode, p50, p95) in &modes {
@@ -230,18 +262,24 @@ fn main() {
         );
     }
     println!(
-        "| HNSW search of 50, p50 | {:.3} ms (exact: {:.3} ms) |",
-        percentile(&mut graph_times, 0.5),
+        "| dense search ({searched}) of 50, p50 | {:.3} ms (exact in full precision: {:.3} ms) |",
+        percentile(&mut indexed_times, 0.5),
         percentile(&mut exact_times, 0.5)
     );
     println!(
-        "| HNSW recall against exact, top 10 / top 50 | {:.4} / {:.4} |",
+        "| {searched} recall against exact, top 10 / top 50 | {:.4} / {:.4} |",
         recall_10 / n,
         recall_50 / n
     );
-    for (ef, recall_sum, times) in &mut by_list {
+    if let Some((_, took)) = &built_graph {
         println!(
-            "| - search list of {ef}: recall of the top 50, p50 | {:.4}, {:.3} ms |",
+            "| HNSW graph built here over the same vectors | {:.1} s |",
+            took.as_secs_f64()
+        );
+    }
+    for (ef, recall_sum, times) in by_list.iter_mut().filter(|_| graph.is_some()) {
+        println!(
+            "| - HNSW, search list of {ef}: recall of the top 50, p50 | {:.4}, {:.3} ms |",
             *recall_sum / n,
             percentile(times, 0.5)
         );

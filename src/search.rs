@@ -261,11 +261,15 @@ impl Searcher {
         self
     }
 
-    /// The pairs of the corpus as points, for the lift, "related" and "see also"; built on
-    /// first use and kept.
+    /// The pairs of the corpus as points, for the lift, "related" and "see also": read from
+    /// the index on first use (built anew if that fails: the same space, only slower; callers
+    /// that want the failure reported load it themselves, [`Index::load_pair_space`]) and
+    /// kept.
     pub fn pair_space(&self) -> &PairSpace {
-        self.pair_space
-            .get_or_init(|| PairSpace::new(self.index.corpus.pairs(), &self.index.vectors))
+        self.pair_space.get_or_init(|| {
+            (self.index.load_pair_space())
+                .unwrap_or_else(|_| PairSpace::new(self.index.corpus.pairs(), &self.index.vectors))
+        })
     }
 
     /// The loaded encoder, if any: for callers that embed text themselves (e.g. related items).

@@ -35,11 +35,18 @@ fn small_corpus() -> String {
 
 /// A temporary directory holding `faq.jsonl` (the small corpus) and its built `index`.
 fn indexed_small_corpus() -> (tempfile::TempDir, PathBuf) {
+    indexed_small_corpus_with(&[])
+}
+
+/// [`indexed_small_corpus`], with more flags for `antwort index`.
+fn indexed_small_corpus_with(flags: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("faq.jsonl");
     std::fs::write(&corpus, small_corpus()).unwrap();
     let index = dir.path().join("index");
-    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    let mut args = vec!["index", "--corpus", corpus.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    let built = antwort(&index, &args);
     assert!(built.status.success(), "{}", stderr(&built));
     (dir, index)
 }
@@ -447,13 +454,28 @@ fn wordless_queries_are_refused_and_a_closed_pipe_is_no_error() {
 /// no panic message or backtrace around it.
 #[test]
 fn a_damaged_graph_is_a_clear_error_without_a_panic_trace() {
-    let (_dir, index) = indexed_small_corpus();
+    let (_dir, index) = indexed_small_corpus_with(&["--graph", "always"]);
     let live = std::fs::read_to_string(index.join("CURRENT")).unwrap();
     let graph = index.join(live.trim()).join("vectors/graph.hnsw.graph");
     let bytes = std::fs::read(&graph).unwrap();
     std::fs::write(&graph, &bytes[..bytes.len() / 2]).unwrap();
     let out = antwort(&index, &["ask", "Wie backe ich Brot?"]);
     assert_clear_error(&out, &["damaged", "antwort index"]);
+}
+
+/// Damaged point files and pair space: one clear error naming the file and the fix.
+#[test]
+fn damaged_points_and_pair_space_are_clear_errors() {
+    for file in ["vectors/points.f32", "vectors/points.i8", "pairs.bin"] {
+        let (_dir, index) = indexed_small_corpus();
+        let live = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+        let path = index.join(live.trim()).join(file);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let out = antwort(&index, &["ask", "Wie backe ich Brot?"]);
+        let name = file.rsplit('/').next().unwrap();
+        assert_clear_error(&out, &[name, "antwort index"]);
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use antwort::corpus::{Corpus, CorpusSource, QaPair};
-use antwort::index::{IndexDir, Reuse};
+use antwort::index::{BuildOptions, IndexDir, Reuse};
 use antwort::search::{Answers, Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 
 const QUERIES: &[&str] = &[
@@ -69,7 +69,16 @@ fn an_incremental_build_embeds_only_changes_and_answers_as_a_full_build() {
     let full = tempfile::tempdir().unwrap();
     let full_dir = IndexDir::new(full.path());
     let rebuilt = full_dir
-        .build_reusing(&corpus, &source, &encoder, &(), Reuse::Nothing)
+        .build_with(
+            &corpus,
+            &source,
+            &encoder,
+            &(),
+            BuildOptions {
+                reuse: Reuse::Nothing,
+                ..BuildOptions::default()
+            },
+        )
         .unwrap();
     assert_eq!(rebuilt.build.pairs_embedded, corpus.len());
     assert_eq!(update.units, rebuilt.units);

@@ -3,6 +3,7 @@
 mod common;
 
 use antwort::eval::{self, bundled as judged, Config};
+use antwort::retrieve::dense::{GraphPolicy, UnitHit, VectorIndex};
 use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 use common::{bundled, top_ids};
 
@@ -170,25 +171,39 @@ fn excerpts_are_sentences_of_the_answer() {
     assert!(excerpt.len() < answer.len());
 }
 
-/// The graph must find what brute force finds on the bundled corpus, for every judged query.
+/// The index's scan, and a graph over the same vectors, must find what brute force finds on
+/// the bundled corpus, for every judged query.
 #[test]
-fn hnsw_top10_equals_exact_search() {
+fn scan_and_graph_top10_equal_exact_search() {
     let searcher = bundled();
+    let vectors = &searcher.index().vectors;
+    assert!(!vectors.has_graph(), "the bundled corpus is scanned");
+    let unit_vectors = (0..vectors.len())
+        .map(|u| vectors.vector(u).to_vec())
+        .collect();
+    let with_graph =
+        VectorIndex::build(vectors.units().to_vec(), unit_vectors, GraphPolicy::Always).unwrap();
     let queries = eval::parse_queries("dev".as_ref(), judged::DEV_QUERIES).unwrap();
+    let units = |hits: Vec<UnitHit>| hits.iter().map(|h| h.unit).collect::<Vec<_>>();
     for query in &queries {
         let vector = searcher
             .encoder()
             .unwrap()
             .embed_query(&query.text)
             .unwrap();
-        let vectors = &searcher.index().vectors;
-        let graph: Vec<usize> = vectors.search(&vector, 10).iter().map(|h| h.unit).collect();
-        let exact: Vec<usize> = vectors
-            .exact_search(&vector, 10)
-            .iter()
-            .map(|h| h.unit)
-            .collect();
-        assert_eq!(graph, exact, "{}", query.text);
+        let exact = units(vectors.exact_search(&vector, 10));
+        assert_eq!(
+            units(vectors.search(&vector, 10)),
+            exact,
+            "scan: {}",
+            query.text
+        );
+        assert_eq!(
+            units(with_graph.search(&vector, 10)),
+            exact,
+            "graph: {}",
+            query.text
+        );
     }
 }
 

@@ -17,10 +17,10 @@ use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, TokenizerScope, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
-use antwort::index::{BuildLock, BuildStats, IndexDir, Reuse, Staleness};
+use antwort::index::{BuildLock, BuildOptions, BuildStats, IndexDir, Reuse, Staleness};
+use antwort::retrieve::dense::GraphPolicy;
 use antwort::retrieve::filter::{Condition, Filter};
 use antwort::search::{Mode, SearchOptions, Searcher};
-use antwort::similarity::PairSpace;
 
 mod eval;
 mod report;
@@ -68,6 +68,11 @@ pub enum Command {
         /// and measure the token states' statistics afresh.
         #[arg(long)]
         full: bool,
+        /// Add an HNSW graph over the embeddings: `auto` from 200,000 distinct unit vectors on,
+        /// where scanning them all would cost more than embedding the query; below that the
+        /// scan is exact and no slower.
+        #[arg(long, value_enum, default_value_t = GraphArg::Auto)]
+        graph: GraphArg,
     },
     /// Answer a question; builds or refreshes the index first when needed.
     Ask(AskArgs),
@@ -123,6 +128,14 @@ pub struct EvalArgs {
     /// Try a grid of fusion and rerank settings and report the best.
     #[arg(long)]
     pub sweep: bool,
+}
+
+/// `antwort index --graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -310,13 +323,24 @@ pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
 pub(crate) fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Index { corpus, full } => {
-            let reuse = if *full {
-                Reuse::Nothing
-            } else {
-                Reuse::Unchanged
+        Command::Index {
+            corpus,
+            full,
+            graph,
+        } => {
+            let options = BuildOptions {
+                reuse: if *full {
+                    Reuse::Nothing
+                } else {
+                    Reuse::Unchanged
+                },
+                graph: match graph {
+                    GraphArg::Auto => GraphPolicy::Auto,
+                    GraphArg::Always => GraphPolicy::Always,
+                    GraphArg::Never => GraphPolicy::Never,
+                },
             };
-            index(&cli, corpus.as_deref(), reuse)
+            index(&cli, corpus.as_deref(), options)
         }
         Command::Ask(args) => ask(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
@@ -325,7 +349,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     }
 }
 
-fn index(cli: &Cli, corpus_path: Option<&Path>, reuse: Reuse) -> anyhow::Result<()> {
+fn index(cli: &Cli, corpus_path: Option<&Path>, options: BuildOptions) -> anyhow::Result<()> {
     let source = corpus_path.map_or(CorpusSource::Bundled, |p| {
         CorpusSource::File(p.to_path_buf())
     });
@@ -352,7 +376,7 @@ fn index(cli: &Cli, corpus_path: Option<&Path>, reuse: Reuse) -> anyhow::Result<
         return Ok(());
     }
     let encoder = load_encoder(&models, cli.threads, TokenizerScope::Whole)?;
-    build(&dir, &corpus, &source, &encoder, reuse)?;
+    build(&dir, &corpus, &source, &encoder, options)?;
     Ok(())
 }
 
@@ -372,7 +396,7 @@ fn build(
     corpus: &Corpus,
     source: &CorpusSource,
     encoder: &dyn Encoder,
-    reuse: Reuse,
+    options: BuildOptions,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = ProgressBar::new(0).with_style(
@@ -382,7 +406,7 @@ fn build(
     );
     progress.set_message(format!("embedding (corpus of {} pairs)", corpus.len()));
     let manifest = dir
-        .build_reusing(corpus, source, encoder, &Bar(progress.clone()), reuse)
+        .build_with(corpus, source, encoder, &Bar(progress.clone()), options)
         .with_context(|| format!("index at {} left as it was", dir.root().display()))?;
     progress.finish_and_clear();
     eprintln!(
@@ -406,7 +430,8 @@ fn build_summary(stats: &BuildStats) -> String {
     };
     format!(
         "  embedded {} pairs ({} units, {} tokens{rate}), reused {}\n  \
-         seconds: lexical {:.1}, embedding {:.1}, token states {:.1}, graph {:.1}, calibration {:.1}",
+         seconds: lexical {:.1}, embedding {:.1}, token states {:.1}, vectors {:.1}, pair space {:.1}, \
+         calibration {:.1}",
         stats.pairs_embedded,
         stats.units_embedded,
         stats.tokens_embedded,
@@ -414,7 +439,8 @@ fn build_summary(stats: &BuildStats) -> String {
         s.lexical,
         s.embed,
         s.tokens,
-        s.graph,
+        s.vectors,
+        s.pairs,
         s.calibrate,
     )
 }
@@ -454,7 +480,7 @@ pub fn open_searcher_in(
                     dir.root().display()
                 );
                 let loaded = load_encoder(models, cli.threads, TokenizerScope::Whole)?;
-                build(&dir, &corpus, &source, &loaded, Reuse::Unchanged)?;
+                build(&dir, &corpus, &source, &loaded, BuildOptions::default())?;
                 encoder = Some(loaded);
             }
         }
@@ -469,16 +495,14 @@ pub fn open_searcher_in(
         // How the pairs relate (for the lift towards the best answer and "See also"), also
         // while the model loads.
         let pairs = match &index {
-            Ok(index) if mode.needs_embedder() => {
-                Some(PairSpace::new(index.corpus.pairs(), &index.vectors))
-            }
+            Ok(index) if mode.needs_embedder() => Some(index.load_pair_space()),
             _ => None,
         };
         let encoder = match loading {
             Some(handle) => Some(handle.join().expect("model loading does not panic")?),
             None => encoder,
         };
-        anyhow::Ok((index?, encoder, pairs))
+        anyhow::Ok((index?, encoder, pairs.transpose()?))
     })?;
     let encoder = encoder.map(|e| Box::new(e) as Box<dyn Encoder>);
     let mut searcher = Searcher::new(index, encoder);
@@ -503,6 +527,10 @@ fn staleness(
     source: &CorpusSource,
     models: &ModelFiles,
 ) -> anyhow::Result<Option<(Staleness, Corpus)>> {
+    // Tens of megabytes of corpus are not parsed again to learn that they did not change.
+    if dir.known_fresh(source, models.model_checksum()) {
+        return Ok(None);
+    }
     let corpus = match Corpus::load(source) {
         Ok(corpus) => corpus,
         Err(e) if dir.exists() => {

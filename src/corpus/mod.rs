@@ -78,6 +78,58 @@ impl std::fmt::Display for CorpusSource {
 #[derive(Debug, Clone)]
 pub struct Corpus {
     pairs: Vec<QaPair>,
+    /// The file's stamp, taken before it was read, for a corpus loaded from a file.
+    stamp: Option<FileStamp>,
+}
+
+/// What the file system says of a corpus file: enough to know, without reading it again, that
+/// it has not changed since (the check `git status` makes of its index).
+///
+/// The inode, size and both times: an edit moves the change time, which tools that restore a
+/// modification time (`touch -d`, `rsync -t`) cannot set back, and a file replaced by a rename
+/// has another inode. A stamp taken within [`RACY_SECONDS`] of the file's last change proves
+/// nothing (the file may change again within the file system's time granularity without its
+/// times moving), so such a stamp never vouches for the file: it is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    len: u64,
+    inode: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+    taken_ns: i128,
+}
+
+/// See [`FileStamp`].
+const RACY_SECONDS: i128 = 2;
+
+impl FileStamp {
+    /// The stamp of `path` now, if it can be read.
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        let taken = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            inode: meta.ino(),
+            modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            taken_ns: taken.as_nanos() as i128,
+        })
+    }
+
+    /// Whether `path` is, by its stamp, still the file this stamp was taken of.
+    pub fn still_describes(&self, path: &Path) -> bool {
+        let settled =
+            self.changed_ns.max(self.modified_ns) + RACY_SECONDS * 1_000_000_000 < self.taken_ns;
+        settled
+            && FileStamp::of(path).is_some_and(|now| {
+                (now.len, now.inode, now.modified_ns, now.changed_ns)
+                    == (self.len, self.inode, self.modified_ns, self.changed_ns)
+            })
+    }
 }
 
 impl Corpus {
@@ -86,9 +138,13 @@ impl Corpus {
         match source {
             CorpusSource::Bundled => parse(Path::new(BUNDLED_NAME), BUNDLED_JSONL.as_bytes()),
             CorpusSource::File(path) => {
+                let stamp = FileStamp::of(path);
                 let bytes = std::fs::read(path)
                     .context(|| format!("cannot read corpus file {}", path.display()))?;
-                parse(path, &bytes)
+                Ok(Corpus {
+                    stamp,
+                    ..parse(path, &bytes)?
+                })
             }
         }
     }
@@ -102,6 +158,11 @@ impl Corpus {
 
     pub fn pairs(&self) -> &[QaPair] {
         &self.pairs
+    }
+
+    /// The stamp of the file the corpus was read from, taken before reading it.
+    pub fn stamp(&self) -> Option<FileStamp> {
+        self.stamp
     }
 
     pub fn len(&self) -> usize {
@@ -578,12 +639,42 @@ fn validate(path: &Path, numbered: Vec<(usize, QaPair)>) -> Result<Corpus> {
     if pairs.is_empty() {
         return Err(Error::corpus(path, 0, "the corpus has no records"));
     }
-    Ok(Corpus { pairs })
+    Ok(Corpus { pairs, stamp: None })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_vouches_only_for_a_settled_unchanged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faq.jsonl");
+        std::fs::write(&path, "one").unwrap();
+        let fresh = FileStamp::of(&path).unwrap();
+        // Just written: the file may still change within its times' granularity.
+        assert!(!fresh.still_describes(&path));
+        // As if the stamp had been taken a while after the last change.
+        let settled = FileStamp {
+            taken_ns: fresh.taken_ns + 3 * RACY_SECONDS * 1_000_000_000,
+            ..fresh
+        };
+        assert!(settled.still_describes(&path));
+        // The same length written again, its modification time put back: the change time
+        // still tells.
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "two").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        assert!(!settled.still_describes(&path));
+        std::fs::remove_file(&path).unwrap();
+        assert!(!settled.still_describes(&path));
+    }
 
     fn parse_str(text: &str) -> Result<Corpus> {
         parse(Path::new("test.jsonl"), text.as_bytes())

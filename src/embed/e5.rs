@@ -42,6 +42,8 @@ const HIDDEN_STATES: &[OutputKey] = &[OutputKey::OnlyOne, OutputKey::ByName("las
 /// Passages embedded per ONNX run. Batches are formed from texts sorted by token count, so a
 /// larger batch costs little padding and amortises the int8 graph's per-run quantization work.
 const PASSAGE_BATCH: usize = 32;
+/// Padded tokens a batch may hold: 32 sentences of 32 tokens, or 2 answers of 512.
+const BATCH_TOKENS: usize = 1024;
 
 /// A model directory as `scripts/fetch-models` leaves it: `manifest.json` lists every file with
 /// its SHA-256, which is how the index learns which model built it without hashing the model.
@@ -421,7 +423,8 @@ impl Encoder for E5Encoder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| token_counts[i].min(MAX_TOKENS));
         progress.start(texts.len() as u64);
-        for batch in order.chunks(PASSAGE_BATCH) {
+        let padded = |i: usize| token_counts[i].clamp(1, MAX_TOKENS);
+        for batch in batches(&order, padded) {
             let batch_inputs: Vec<String> = batch
                 .iter()
                 .map(|&i| std::mem::take(&mut inputs[i]))
@@ -441,6 +444,24 @@ impl Encoder for E5Encoder {
     fn respelled<'t>(&self, text: &'t str) -> Result<Cow<'t, str>> {
         self.respell(text)
     }
+}
+
+/// `order` (sorted by padded length) cut into batches of at most [`PASSAGE_BATCH`] texts and
+/// [`BATCH_TOKENS`] padded tokens: long answers go in smaller batches, so that the activations
+/// of a batch (attention grows with its length squared) stay within what 32 sentences take.
+fn batches(order: &[usize], padded: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut batches = Vec::new();
+    let mut rest = order;
+    while !rest.is_empty() {
+        let mut len = 1;
+        while len < rest.len().min(PASSAGE_BATCH) && (len + 1) * padded(rest[len]) <= BATCH_TOKENS {
+            len += 1;
+        }
+        let (batch, tail) = rest.split_at(len);
+        batches.push(batch);
+        rest = tail;
+    }
+    batches
 }
 
 /// The encodings of one batch of [`E5Encoder::run`].

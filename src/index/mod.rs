@@ -43,12 +43,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{units_of, units_of_pair, Unit};
-use crate::corpus::{Corpus, CorpusSource, QaPair};
+use crate::corpus::{Corpus, CorpusSource, FileStamp, QaPair};
 use crate::embed::{Encoder, Encoding, Progress};
 use crate::error::{Error, IoContext, Result};
 use crate::rerank::late_interaction::{Quantizer, TokenIndex, TokenIndexBuilder};
-use crate::retrieve::dense::VectorIndex;
+use crate::retrieve::dense::{GraphPolicy, VectorIndex};
 use crate::retrieve::lexical::LexicalIndex;
+use crate::similarity::PairSpace;
 
 mod generations;
 mod lock;
@@ -56,7 +57,7 @@ mod lock;
 pub use lock::BuildLock;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
@@ -64,6 +65,7 @@ const CORPUS: &str = "corpus.jsonl";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const TOKENS: &str = "tokens.bin";
+const PAIRS: &str = "pairs.bin";
 /// The token states of a build in progress, before they are quantized into [`TOKENS`].
 const TOKENS_SPILL: &str = "tokens.spill";
 const BUILD_PREFIX: &str = ".build-";
@@ -78,6 +80,10 @@ pub struct Manifest {
     pub antwort_version: String,
     pub corpus_source: CorpusSource,
     pub corpus_checksum: String,
+    /// The corpus file's stamp when the build read it: lets a query skip re-reading an
+    /// unchanged corpus to check that the index is fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_stamp: Option<FileStamp>,
     pub documents: usize,
     pub units: usize,
     pub model_id: String,
@@ -112,7 +118,10 @@ pub struct PhaseSeconds {
     pub lexical: f64,
     pub embed: f64,
     pub tokens: f64,
-    pub graph: f64,
+    /// The points of the vector index, and its graph when it has one.
+    pub vectors: f64,
+    /// The pair space ("See also", the lift).
+    pub pairs: f64,
     pub calibrate: f64,
     pub total: f64,
 }
@@ -125,6 +134,13 @@ pub enum Reuse {
     Unchanged,
     /// Embed every pair.
     Nothing,
+}
+
+/// How a build goes about its work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    pub reuse: Reuse,
+    pub graph: GraphPolicy,
 }
 
 /// The corpus's own yardstick for "the corpus does not answer this".
@@ -182,8 +198,17 @@ pub struct Index {
     pub lexical: LexicalIndex,
     pub vectors: VectorIndex,
     pub tokens: TokenIndex,
+    /// The generation's directory.
+    dir: PathBuf,
     /// Keeps the generation on disk while it is open.
     _reader: lock::ReaderLock,
+}
+
+impl Index {
+    /// The pair space of the corpus, as the build wrote it.
+    pub fn load_pair_space(&self) -> Result<PairSpace> {
+        PairSpace::load(&self.dir.join(PAIRS), self.corpus.len())
+    }
 }
 
 /// The directory that holds an index's generations.
@@ -246,6 +271,25 @@ impl IndexDir {
                 "manifest.json is damaged; rebuild with `antwort index`",
                 e,
             )
+        })
+    }
+
+    /// Whether the live index is, without reading the corpus, known to be fresh: built by this
+    /// format and model from the file `source` names, which by its [`FileStamp`] has not
+    /// changed since. `false` says nothing: ask [`IndexDir::staleness`] with the corpus.
+    pub fn known_fresh(&self, source: &CorpusSource, model_checksum: &str) -> bool {
+        let CorpusSource::File(path) = source else {
+            return false;
+        };
+        let Some((dir, Ok(bytes))) = self.read_live(MANIFEST) else {
+            return false;
+        };
+        Self::parse_manifest(&dir, &bytes).is_ok_and(|m| {
+            m.format_version == FORMAT_VERSION
+                && m.model_checksum == model_checksum
+                && m.corpus_source == *source
+                && m.corpus_stamp
+                    .is_some_and(|stamp| stamp.still_describes(path))
         })
     }
 
@@ -324,6 +368,7 @@ impl IndexDir {
             lexical,
             vectors,
             tokens,
+            dir,
             _reader: reader,
         })
     }
@@ -339,17 +384,18 @@ impl IndexDir {
         encoder: &dyn Encoder,
         progress: &dyn Progress,
     ) -> Result<Manifest> {
-        self.build_reusing(corpus, source, encoder, progress, Reuse::default())
+        self.build_with(corpus, source, encoder, progress, BuildOptions::default())
     }
 
-    /// [`IndexDir::build`], saying what it may reuse of the live generation.
-    pub fn build_reusing(
+    /// [`IndexDir::build`] with `options`: what it may reuse of the live generation, and
+    /// whether it adds a graph.
+    pub fn build_with(
         &self,
         corpus: &Corpus,
         source: &CorpusSource,
         encoder: &dyn Encoder,
         progress: &dyn Progress,
-        reuse: Reuse,
+        options: BuildOptions,
     ) -> Result<Manifest> {
         let lock = self.lock_for_build(|| {})?;
         let held = lock.held();
@@ -360,7 +406,7 @@ impl IndexDir {
             .tempdir_in(&self.root)
             .context(|| format!("cannot create a build directory in {}", self.root.display()))?;
         // A live generation that cannot be opened (older format, damaged) is simply not reused.
-        let previous = match reuse {
+        let previous = match options.reuse {
             Reuse::Unchanged => self
                 .open()
                 .ok()
@@ -374,6 +420,7 @@ impl IndexDir {
             encoder,
             progress,
             previous.as_ref(),
+            options.graph,
         )?;
         // Its reader lock would keep the old generation from being collected below.
         drop(previous);
@@ -412,6 +459,7 @@ fn write_generation(
     encoder: &dyn Encoder,
     progress: &dyn Progress,
     previous: Option<&Index>,
+    graph: GraphPolicy,
 ) -> Result<Manifest> {
     let started = Instant::now();
     let mut seconds = PhaseSeconds::default();
@@ -434,14 +482,16 @@ fn write_generation(
     let pairs_reused = reused.iter().flatten().count();
 
     let phase = Instant::now();
-    let mut embeddings = vec![Vec::new(); units.len()];
+    // The units' vectors, one after another: a vector of its own per unit would cost an
+    // allocation each and, at 264,570 units, a tenth more memory.
+    let mut embeddings = UnitVectors::new(units.len());
     let mut to_embed = Vec::new();
     for (unit, u) in units.iter().enumerate() {
         match (reused[u.doc], previous) {
             (Some(old), Some(previous)) => {
                 let first = previous.vectors.units_of_doc(old).start;
                 let offset = unit - units_of_pair(&units, u.doc).start;
-                embeddings[unit] = previous.vectors.vector(first + offset).to_vec();
+                embeddings.set(unit, previous.vectors.vector(first + offset))?;
             }
             _ => to_embed.push(unit),
         }
@@ -477,7 +527,7 @@ fn write_generation(
             Some(encoding) => {
                 for &unit in &sharing {
                     tokens.add(unit, &encoding)?;
-                    embeddings[unit] = encoding.vector.clone();
+                    embeddings.set(unit, &encoding.vector)?;
                 }
             }
             None => {
@@ -493,9 +543,9 @@ fn write_generation(
         tokens_embedded += encoding.token_rows().count();
         for &unit in &copies[i] {
             if spilled.is_ok() {
-                spilled = tokens.add(unit, &encoding);
+                spilled = (tokens.add(unit, &encoding))
+                    .and_then(|()| embeddings.set(unit, &encoding.vector));
             }
-            embeddings[unit] = encoding.vector.clone();
         }
     })?;
     spilled?;
@@ -512,11 +562,14 @@ fn write_generation(
     seconds.tokens = phase.elapsed().as_secs_f64();
 
     let phase = Instant::now();
-    let vectors = VectorIndex::build(units, embeddings)?;
+    let vectors = embeddings.into_index(units, graph)?;
     let vectors_dir = dir.join(VECTORS);
     std::fs::create_dir(&vectors_dir).context(|| "cannot create vectors/".to_string())?;
     vectors.save(&vectors_dir)?;
-    seconds.graph = phase.elapsed().as_secs_f64();
+    seconds.vectors = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
+    PairSpace::new(corpus.pairs(), &vectors).save(&dir.join(PAIRS))?;
+    seconds.pairs = phase.elapsed().as_secs_f64();
     let phase = Instant::now();
     let calibration = calibrate(corpus, &vectors, encoder)?;
     seconds.calibrate = phase.elapsed().as_secs_f64();
@@ -527,6 +580,7 @@ fn write_generation(
         antwort_version: env!("CARGO_PKG_VERSION").to_string(),
         corpus_source: source.clone(),
         corpus_checksum: corpus.checksum(),
+        corpus_stamp: corpus.stamp(),
         documents: corpus.len(),
         units: vectors.len(),
         model_id: encoder.model_id().to_string(),
@@ -548,6 +602,44 @@ fn write_generation(
     std::fs::write(dir.join(MANIFEST), json)
         .context(|| "cannot write manifest.json".to_string())?;
     Ok(manifest)
+}
+
+/// The units' vectors of a build, one after another in one buffer, as they come.
+struct UnitVectors {
+    units: usize,
+    dim: usize,
+    values: Vec<f32>,
+}
+
+impl UnitVectors {
+    fn new(units: usize) -> UnitVectors {
+        UnitVectors {
+            units,
+            dim: 0,
+            values: Vec::new(),
+        }
+    }
+
+    /// Sets the vector of `unit`; the first one fixes the width.
+    fn set(&mut self, unit: usize, vector: &[f32]) -> Result<()> {
+        if self.values.is_empty() {
+            self.dim = vector.len();
+            self.values = vec![0.0; self.units * self.dim];
+        }
+        if vector.len() != self.dim {
+            return Err(Error::Internal(format!(
+                "a unit vector of {} dimensions among vectors of {}",
+                vector.len(),
+                self.dim
+            )));
+        }
+        self.values[unit * self.dim..(unit + 1) * self.dim].copy_from_slice(vector);
+        Ok(())
+    }
+
+    fn into_index(self, units: Vec<Unit>, graph: GraphPolicy) -> Result<VectorIndex> {
+        VectorIndex::from_flat(units, self.dim, self.values, graph)
+    }
 }
 
 /// For each pair of `corpus`, the pair of `previous` whose embeddings and token states it can

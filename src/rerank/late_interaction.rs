@@ -20,7 +20,9 @@
 //! sentence), so they are stored at two bits per dimension: each dimension, less the model's
 //! typical value, is scaled by its typical spread and rounded to the nearest of the four levels
 //! that are optimal for a normal distribution (Lloyd–Max), and one gain per token restores its
-//! length. That is 96 bytes for e5-small's 384 dimensions plus 4 for the gain; what it costs in
+//! length. That is 96 bytes for e5-small's 384 dimensions plus 2 for the gain (a half-precision
+//! float: the row is normalised again after restoring, so the gain only weighs the levels
+//! against the model's typical values); what it costs in
 //! ranking is in docs/EVALUATION.md. A loaded index maps the file and reads only its
 //! candidates' rows.
 //!
@@ -40,7 +42,7 @@ use ndarray::{ArrayView2, Axis};
 use crate::embed::{centre, normalize, Encoding};
 use crate::error::{Error, IoContext, Result};
 
-const MAGIC: &[u8; 8] = b"antwTOK4";
+const MAGIC: &[u8; 8] = b"antwTOK5";
 
 /// The two-bit Lloyd–Max quantizer of a unit normal: where the code of a value changes, and
 /// what each code restores.
@@ -51,7 +53,18 @@ const DIMS_PER_BYTE: usize = 4;
 
 /// Bytes a stored token takes in a model of `dim` dimensions: its codes and its gain.
 pub fn bytes_per_token(dim: usize) -> usize {
-    code_bytes(dim) + 4
+    code_bytes(dim) + GAIN_BYTES
+}
+
+/// A gain as stored: an IEEE half-precision float, little-endian.
+const GAIN_BYTES: usize = 2;
+
+fn stored_gain(gain: f32) -> [u8; GAIN_BYTES] {
+    half::f16::from_f32(gain).to_le_bytes()
+}
+
+fn read_gain(bytes: &[u8]) -> f32 {
+    half::f16::from_le_bytes([bytes[0], bytes[1]]).to_f32()
 }
 
 fn code_bytes(dim: usize) -> usize {
@@ -191,8 +204,8 @@ impl PartialEq for TokenIndex {
 
 /// The layout of a token file: magic, `dim`, `docs`, `rows` (u64); the quantizer's offsets and
 /// spreads and the corpus's mean (f32 × dim each); the offsets (u64 × docs + 1: rows of pair
-/// `d` are `offsets[d]..offsets[d + 1]`); the codes ([`code_bytes`] a row); the gains (f32 a
-/// row). All little-endian.
+/// `d` are `offsets[d]..offsets[d + 1]`); the codes ([`code_bytes`] a row); the gains
+/// ([`GAIN_BYTES`] a row). All little-endian.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     offsets_at: usize,
@@ -206,7 +219,7 @@ impl Layout {
         let offsets_at = (MAGIC.len() + 24).checked_add(dim.checked_mul(12)?)?;
         let codes_at = offsets_at.checked_add(docs.checked_add(1)?.checked_mul(8)?)?;
         let gains_at = codes_at.checked_add(rows.checked_mul(code_bytes(dim))?)?;
-        let len = gains_at.checked_add(rows.checked_mul(4)?)?;
+        let len = gains_at.checked_add(rows.checked_mul(GAIN_BYTES)?)?;
         Some(Layout {
             offsets_at,
             codes_at,
@@ -262,7 +275,7 @@ impl TokenIndexBuilder {
         for row in encoding.token_rows() {
             self.row.clear();
             let gain = self.quantizer.encode(row, &mut self.row);
-            self.row.extend_from_slice(&gain.to_le_bytes());
+            self.row.extend_from_slice(&stored_gain(gain));
             self.spill
                 .write_all(&self.row)
                 .context(|| format!("cannot write {}", self.spill_path.display()))?;
@@ -328,16 +341,15 @@ impl TokenIndexBuilder {
         std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(layout.codes_at as u64))
             .context(write_failed)?;
         let spill = File::open(&self.spill_path).context(spill_failed)?;
-        let mut gains = Vec::with_capacity(rows * 4);
+        let mut gains = Vec::with_capacity(rows * GAIN_BYTES);
         let mut sums = vec![0.0f64; dim];
         let mut restored = vec![0.0f32; dim];
         let mut add_rows = |stored: &[u8], gains_of: &[u8], sums: &mut Vec<f64>| {
             for (codes, gain) in stored
                 .chunks_exact(code_bytes(dim))
-                .zip(gains_of.chunks_exact(4))
+                .zip(gains_of.chunks_exact(GAIN_BYTES))
             {
-                let gain = f32::from_le_bytes(gain.try_into().expect("four bytes"));
-                self.quantizer.decode(gain, codes, &mut restored);
+                self.quantizer.decode(read_gain(gain), codes, &mut restored);
                 sums.iter_mut()
                     .zip(&restored)
                     .for_each(|(s, &x)| *s += f64::from(x));
@@ -453,7 +465,8 @@ impl TokenIndex {
         DocTokens {
             quantizer: &self.quantizer,
             mean: &self.mean,
-            gains: &self.bytes[gains_at + 4 * span.start..gains_at + 4 * span.end],
+            gains: &self.bytes
+                [gains_at + GAIN_BYTES * span.start..gains_at + GAIN_BYTES * span.end],
             codes: &self.bytes[codes_at + row_bytes * span.start..codes_at + row_bytes * span.end],
         }
     }
@@ -543,7 +556,7 @@ pub struct QueryTokens {
 pub struct DocTokens<'a> {
     quantizer: &'a Quantizer,
     mean: &'a [f32],
-    /// f32 per row, little-endian.
+    /// [`GAIN_BYTES`] per row.
     gains: &'a [u8],
     codes: &'a [u8],
 }
@@ -551,7 +564,7 @@ pub struct DocTokens<'a> {
 impl DocTokens<'_> {
     /// Token rows stored for the pair.
     pub fn rows(&self) -> usize {
-        self.gains.len() / 4
+        self.gains.len() / GAIN_BYTES
     }
 
     /// The pair's rows as MaxSim meets them, one after another, into `buffer`: restored,
@@ -561,11 +574,10 @@ impl DocTokens<'_> {
         buffer.resize(self.rows() * dim, 0.0);
         for ((row, gain), codes) in buffer
             .chunks_exact_mut(dim)
-            .zip(self.gains.chunks_exact(4))
+            .zip(self.gains.chunks_exact(GAIN_BYTES))
             .zip(self.codes.chunks_exact(code_bytes(dim)))
         {
-            let gain = f32::from_le_bytes(gain.try_into().expect("four bytes"));
-            self.quantizer.decode(gain, codes, row);
+            self.quantizer.decode(read_gain(gain), codes, row);
             row.iter_mut().zip(self.mean).for_each(|(x, m)| *x -= m);
             normalize(row);
         }
@@ -741,7 +753,7 @@ mod tests {
         assert_eq!(index.rows(), 400);
         let header = MAGIC.len() + 24 + 384 * 12 + (encodings.len() + 1) * 8;
         assert_eq!(index.size(), header + 400 * bytes_per_token(384));
-        assert_eq!(bytes_per_token(384), 100);
+        assert_eq!(bytes_per_token(384), 98);
 
         let mean = mean_of(&rows);
         let mut restored = Vec::new();

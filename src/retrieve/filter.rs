@@ -289,9 +289,10 @@ impl Allowed {
 /// The `k` units of allowed pairs nearest to `query`, best first.
 ///
 /// Exactly over the allowed units when `search` is [`NeighbourSearch::Exact`] or they number
-/// fewer than `exact_below`; otherwise through the graph with the filter applied during the
-/// search, and exactly after all should the graph return fewer than `k` units (it can, when
-/// the filter rejects most of the neighbourhood it explores).
+/// fewer than `exact_below`; otherwise by the index's search ([`VectorIndex::search_where`]:
+/// the scan, or the graph with the filter applied during the search), and exactly after all
+/// should the graph return fewer than `k` units (it can, when the filter rejects most of the
+/// neighbourhood it explores).
 pub fn nearest_allowed(
     index: &VectorIndex,
     search: NeighbourSearch,
@@ -305,7 +306,7 @@ pub fn nearest_allowed(
     if k == 0 {
         return Vec::new();
     }
-    if search == NeighbourSearch::Graph && units.len() >= exact_below {
+    if search == NeighbourSearch::Indexed && units.len() >= exact_below {
         let unit_docs = index.units();
         let hits = index.search_where(query, k, &|unit| {
             unit_docs.get(unit).is_some_and(|u| allowed.contains(u.doc))
@@ -334,6 +335,7 @@ pub fn nearest_allowed(
 mod tests {
     use super::*;
     use crate::corpus::Metadata;
+    use crate::retrieve::dense::GraphPolicy;
 
     fn pair(id: &str, section: &str, metadata: &[(&str, &[&str])]) -> QaPair {
         QaPair {
@@ -466,7 +468,7 @@ mod tests {
     }
 
     /// `docs` pairs of `per_doc` units each, with pseudo-random unit vectors.
-    fn vector_index(docs: usize, per_doc: usize) -> VectorIndex {
+    fn vector_index(docs: usize, per_doc: usize, graph: GraphPolicy) -> VectorIndex {
         use crate::corpus::{Unit, UnitKind};
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
@@ -489,64 +491,70 @@ mod tests {
                 vectors.push(v.into_iter().map(|x| x / norm).collect());
             }
         }
-        VectorIndex::build(units, vectors).unwrap()
+        VectorIndex::build(units, vectors, graph).unwrap()
     }
 
     #[test]
-    fn graph_and_exact_paths_find_the_nearest_allowed_units() {
-        let index = vector_index(400, 2);
-        // Every fifth pair: the graph path has to look past four rejected pairs in five.
-        let allowed = Allowed::from_docs(400, (0..400).step_by(5));
-        let query = index.vector(3).to_vec();
-        let exact = nearest_allowed(
-            &index,
-            NeighbourSearch::Graph,
-            &query,
-            10,
-            &allowed,
-            usize::MAX,
-        );
-        let forced_exact = nearest_allowed(&index, NeighbourSearch::Exact, &query, 10, &allowed, 0);
-        let graph = nearest_allowed(&index, NeighbourSearch::Graph, &query, 10, &allowed, 0);
-        let graph_only =
-            index.search_where(&query, 10, &|u| allowed.contains(index.units()[u].doc));
-        // The reference: every allowed unit compared.
-        let mut reference: Vec<(usize, f32)> = (0..index.len())
-            .filter(|&u| allowed.contains(index.units()[u].doc))
-            .map(|u| (u, cosine(&query, index.vector(u))))
-            .collect();
-        reference.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let reference: Vec<usize> = reference.iter().take(10).map(|r| r.0).collect();
-        let units = |hits: &[UnitHit]| hits.iter().map(|h| h.unit).collect::<Vec<_>>();
-        assert_eq!(units(&exact), reference);
-        assert_eq!(units(&forced_exact), reference);
-        assert_eq!(graph.len(), 10);
-        assert_eq!(
-            graph_only.len(),
-            10,
-            "the graph itself finds k allowed units"
-        );
-        for hits in [&graph, &graph_only] {
-            assert!(hits
-                .iter()
-                .all(|h| allowed.contains(index.units()[h.unit].doc)));
-            let found = units(hits).iter().filter(|u| reference.contains(u)).count();
-            assert!(
-                found >= 9,
-                "graph recall {found}/10: {:?} vs {reference:?}",
-                units(hits)
+    fn indexed_and_exact_paths_find_the_nearest_allowed_units() {
+        for policy in [GraphPolicy::Always, GraphPolicy::Never] {
+            let index = vector_index(400, 2, policy);
+            // Every fifth pair: the graph path has to look past four rejected pairs in five.
+            let allowed = Allowed::from_docs(400, (0..400).step_by(5));
+            let query = index.vector(3).to_vec();
+            let exact = nearest_allowed(
+                &index,
+                NeighbourSearch::Indexed,
+                &query,
+                10,
+                &allowed,
+                usize::MAX,
             );
+            let forced_exact =
+                nearest_allowed(&index, NeighbourSearch::Exact, &query, 10, &allowed, 0);
+            let graph = nearest_allowed(&index, NeighbourSearch::Indexed, &query, 10, &allowed, 0);
+            let graph_only =
+                index.search_where(&query, 10, &|u| allowed.contains(index.units()[u].doc));
+            // The reference: every allowed unit compared.
+            let mut reference: Vec<(usize, f32)> = (0..index.len())
+                .filter(|&u| allowed.contains(index.units()[u].doc))
+                .map(|u| (u, cosine(&query, index.vector(u))))
+                .collect();
+            reference.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let reference: Vec<usize> = reference.iter().take(10).map(|r| r.0).collect();
+            let units = |hits: &[UnitHit]| hits.iter().map(|h| h.unit).collect::<Vec<_>>();
+            assert_eq!(units(&exact), reference);
+            assert_eq!(units(&forced_exact), reference);
+            assert_eq!(graph.len(), 10);
+            assert_eq!(
+                graph_only.len(),
+                10,
+                "the graph itself finds k allowed units"
+            );
+            for hits in [&graph, &graph_only] {
+                assert!(hits
+                    .iter()
+                    .all(|h| allowed.contains(index.units()[h.unit].doc)));
+                let found = units(hits).iter().filter(|u| reference.contains(u)).count();
+                assert!(
+                    found >= 9,
+                    "graph recall {found}/10: {:?} vs {reference:?}",
+                    units(hits)
+                );
+            }
+            if policy == GraphPolicy::Never {
+                assert_eq!(units(&graph), reference, "the scan is exact");
+            }
         }
     }
 
     #[test]
     fn a_tiny_allowed_set_gives_all_its_units() {
-        let index = vector_index(300, 3);
+        let index = vector_index(300, 3, GraphPolicy::Always);
         let allowed = Allowed::from_docs(300, [7, 250]);
         let query = index.vector(0).to_vec();
         for (search, exact_below) in [
-            (NeighbourSearch::Graph, 0),
-            (NeighbourSearch::Graph, 4096),
+            (NeighbourSearch::Indexed, 0),
+            (NeighbourSearch::Indexed, 4096),
             (NeighbourSearch::Exact, 0),
         ] {
             let hits = nearest_allowed(&index, search, &query, 50, &allowed, exact_below);

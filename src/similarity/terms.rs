@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::corpus::QaPair;
@@ -40,6 +41,7 @@ const FILLER_WORDS: &str = "mal paar gibt gibt's kannst kann könnte könntest w
     how what why when more than into its their they them such also use used using";
 
 /// Analyzed words of the corpus, with a readable surface word for each.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Terms {
     /// Term id by stem.
     ids: HashMap<String, u32>,
@@ -53,7 +55,9 @@ pub(crate) struct Terms {
     bags: Vec<Vec<(u32, f32)>>,
     /// Per pair: unit TF-IDF vector over shown terms, sorted by term.
     lexical: Vec<Vec<(u32, f32)>>,
-    /// Per term: (pair, TF-IDF weight), the transpose of `lexical`.
+    /// Per term: (pair, TF-IDF weight), the transpose of `lexical`: not saved, rebuilt on
+    /// load ([`Terms::check_and_index`]).
+    #[serde(skip)]
     postings: Vec<Vec<(u32, f32)>>,
 }
 
@@ -165,14 +169,40 @@ impl Terms {
             postings: Vec::new(),
         };
         terms.lexical = terms.bags.iter().map(|bag| terms.tf_idf(bag)).collect();
-        let mut postings = vec![Vec::new(); terms.surface.len()];
-        for (doc, vector) in terms.lexical.iter().enumerate() {
+        terms.index_postings();
+        terms
+    }
+
+    fn index_postings(&mut self) {
+        let mut postings = vec![Vec::new(); self.surface.len()];
+        for (doc, vector) in self.lexical.iter().enumerate() {
             for &(term, weight) in vector {
                 postings[term as usize].push((doc as u32, weight));
             }
         }
-        terms.postings = postings;
-        terms
+        self.postings = postings;
+    }
+
+    /// For terms read back from a file: whether they describe `pairs` pairs with every term id
+    /// in range, and if so the postings rebuilt.
+    pub(super) fn check_and_index(mut self, pairs: usize) -> Option<Terms> {
+        let terms = self.surface.len();
+        let in_range = |vectors: &[Vec<(u32, f32)>]| {
+            vectors.len() == pairs
+                && vectors.iter().all(|v| {
+                    v.iter()
+                        .all(|&(t, w)| (t as usize) < terms && w.is_finite())
+                })
+        };
+        let consistent = self.df.len() == terms
+            && self.shown.len() == terms
+            && self.ids.values().all(|&id| (id as usize) < terms)
+            && in_range(&self.bags)
+            && in_range(&self.lexical);
+        consistent.then(|| {
+            self.index_postings();
+            self
+        })
     }
 
     /// Number of terms: the width of the lexical vectors.

@@ -1,0 +1,409 @@
+//! The points of the vector index: one embedding per distinct unit vector, kept twice, in full
+//! precision and as one byte a dimension, in two flat files that a query maps instead of
+//! parsing.
+//!
+//! The bytes are for scanning: every point's similarity to a query, approximately, reading a
+//! quarter of the memory the floats would; the floats then rescore the best few of them
+//! exactly ([`PointStore::nearest`]). A flat scan is what a one-shot `ask` can afford at all
+//! (nothing to load but a map) and, up to a few hundred thousand points, what a warm query
+//! should do too: it is exact, and no slower than a graph search with a list long enough to
+//! come near exact (docs/EVALUATION.md, "Scale").
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use crate::embed::dot;
+use crate::error::{Error, IoContext, Result};
+
+const VECTORS_FILE: &str = "points.f32";
+const CODES_FILE: &str = "points.i8";
+const VECTORS_MAGIC: &[u8; 8] = b"antwpf32";
+const CODES_MAGIC: &[u8; 8] = b"antwpi8\0";
+/// Magic, dimensions (u32), points (u32).
+const HEADER_BYTES: usize = 16;
+/// A scan rescores this many times the points asked for, plus [`RESCORE_EXTRA`], exactly: the
+/// byte codes move a similarity by about 1e-3, far less than the spread of the best few
+/// hundred, so the exact nearest are among them.
+const RESCORE_FACTOR: usize = 4;
+const RESCORE_EXTRA: usize = 64;
+/// Points a scan task covers: enough to amortise a task, few enough to share two cores.
+const SCAN_CHUNK: usize = 8192;
+
+/// A point found for a query: its row in the store and its exact similarity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Nearest {
+    pub(crate) row: usize,
+    pub(crate) similarity: f32,
+}
+
+/// Unit-length vectors, row by row, with their byte codes: each row scaled by its own largest
+/// magnitude to the range of an `i8`.
+pub(crate) struct PointStore {
+    dim: usize,
+    rows: usize,
+    backing: Backing,
+}
+
+enum Backing {
+    Owned {
+        vectors: Vec<f32>,
+        scales: Vec<f32>,
+        codes: Vec<i8>,
+    },
+    Mapped {
+        vectors: Mmap,
+        codes: Mmap,
+    },
+}
+
+impl PointStore {
+    /// The store of `vectors`, all of width `dim`.
+    pub(crate) fn new(dim: usize, vectors: Vec<f32>) -> PointStore {
+        let rows = vectors.len().checked_div(dim).unwrap_or(0);
+        let (scales, codes) = vectors
+            .par_chunks(dim.max(1))
+            .map(encode)
+            .unzip::<_, _, Vec<f32>, Vec<Vec<i8>>>();
+        PointStore {
+            dim,
+            rows,
+            backing: Backing::Owned {
+                vectors,
+                scales,
+                codes: codes.concat(),
+            },
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// The vector of `row`, in full precision.
+    pub(crate) fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors()[row * self.dim..(row + 1) * self.dim]
+    }
+
+    fn vectors(&self) -> &[f32] {
+        match &self.backing {
+            Backing::Owned { vectors, .. } => vectors,
+            Backing::Mapped { vectors, .. } => bytemuck::cast_slice(&vectors[HEADER_BYTES..]),
+        }
+    }
+
+    fn scales_and_codes(&self) -> (&[f32], &[i8]) {
+        match &self.backing {
+            Backing::Owned { scales, codes, .. } => (scales, codes),
+            Backing::Mapped { codes, .. } => {
+                let (scales, codes) = codes[HEADER_BYTES..].split_at(4 * self.rows);
+                (bytemuck::cast_slice(scales), bytemuck::cast_slice(codes))
+            }
+        }
+    }
+
+    /// The `k` rows nearest to `query` among those `keep` accepts, best first, exactly: every
+    /// row's similarity through its codes, then the best [`RESCORE_FACTOR`]` · k` rescored
+    /// in full precision.
+    pub(crate) fn nearest(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<Nearest> {
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let (scales, codes) = self.scales_and_codes();
+        let mut similarities = vec![0.0f32; self.rows];
+        similarities
+            .par_chunks_mut(SCAN_CHUNK)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let start = chunk * SCAN_CHUNK;
+                let end = start + out.len();
+                let codes = &codes[start * self.dim..end * self.dim];
+                scan(query, codes, &scales[start..end], out);
+            });
+        let mut approximate: Vec<(usize, f32)> = (similarities.into_iter().enumerate())
+            .filter(|&(row, _)| keep(row))
+            .collect();
+        let rescored = (RESCORE_FACTOR * k + RESCORE_EXTRA).min(approximate.len());
+        if rescored < approximate.len() {
+            approximate.select_nth_unstable_by(rescored, |a, b| b.1.total_cmp(&a.1));
+            approximate.truncate(rescored);
+        }
+        let mut nearest: Vec<Nearest> = approximate
+            .into_iter()
+            .map(|(row, _)| Nearest {
+                row,
+                similarity: dot(query, self.vector(row)),
+            })
+            .collect();
+        sort_nearest(&mut nearest);
+        nearest.truncate(k);
+        nearest
+    }
+
+    /// The `k` rows nearest to `query` by brute force in full precision: the reference that
+    /// [`PointStore::nearest`] and the graph are measured against.
+    pub(crate) fn exact_nearest(&self, query: &[f32], k: usize) -> Vec<Nearest> {
+        let mut nearest: Vec<Nearest> = (0..self.rows)
+            .into_par_iter()
+            .map(|row| Nearest {
+                row,
+                similarity: dot(query, self.vector(row)),
+            })
+            .collect();
+        sort_nearest(&mut nearest);
+        nearest.truncate(k);
+        nearest
+    }
+
+    /// Writes the two files into `dir`.
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+        let header = |magic: &[u8; 8]| {
+            let mut bytes = magic.to_vec();
+            bytes.extend_from_slice(&(self.dim as u32).to_le_bytes());
+            bytes.extend_from_slice(&(self.rows as u32).to_le_bytes());
+            bytes
+        };
+        let mut vectors = header(VECTORS_MAGIC);
+        vectors.extend_from_slice(bytemuck::cast_slice(self.vectors()));
+        let (scales, codes) = self.scales_and_codes();
+        let mut coded = header(CODES_MAGIC);
+        coded.extend_from_slice(bytemuck::cast_slice(scales));
+        coded.extend_from_slice(bytemuck::cast_slice(codes));
+        for (name, bytes) in [(VECTORS_FILE, vectors), (CODES_FILE, coded)] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Maps what [`PointStore::save`] wrote, checking each file's size against its header.
+    pub(crate) fn load(dir: &Path) -> Result<PointStore> {
+        let (vectors, dim, rows) = map(&dir.join(VECTORS_FILE), VECTORS_MAGIC)?;
+        let (codes, code_dim, code_rows) = map(&dir.join(CODES_FILE), CODES_MAGIC)?;
+        let damaged = |name: &str, what: &str| {
+            Error::index(
+                dir.join(name),
+                format!("{what}; rebuild it with `antwort index`"),
+            )
+        };
+        if vectors.len() != HEADER_BYTES + 4 * dim * rows {
+            return Err(damaged(VECTORS_FILE, "its size does not match its header"));
+        }
+        if (code_dim, code_rows) != (dim, rows) || codes.len() != HEADER_BYTES + (4 + dim) * rows {
+            return Err(damaged(CODES_FILE, "its size does not match the vectors"));
+        }
+        let store = PointStore {
+            dim,
+            rows,
+            backing: Backing::Mapped { vectors, codes },
+        };
+        if !store
+            .scales_and_codes()
+            .0
+            .iter()
+            .all(|s| s.is_finite() && *s >= 0.0)
+        {
+            return Err(damaged(CODES_FILE, "its scales are not finite"));
+        }
+        Ok(store)
+    }
+}
+
+/// Best first; equal similarities by row, so that results do not depend on thread timing.
+fn sort_nearest(nearest: &mut [Nearest]) {
+    nearest.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then(a.row.cmp(&b.row))
+    });
+}
+
+/// A row's scale (its largest magnitude over 127) and codes.
+fn encode(row: &[f32]) -> (f32, Vec<i8>) {
+    let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = largest / 127.0;
+    let codes = row
+        .iter()
+        .map(|&x| {
+            if scale > 0.0 {
+                (x / scale).round() as i8
+            } else {
+                0
+            }
+        })
+        .collect();
+    (scale, codes)
+}
+
+/// Maps `path`, checks its magic and returns the map with the dimensions and the number of
+/// points of its header.
+fn map(path: &Path, magic: &[u8; 8]) -> Result<(Mmap, usize, usize)> {
+    let damaged =
+        |what: &str| Error::index(path, format!("{what}; rebuild it with `antwort index`"));
+    let file = File::open(path).map_err(|e| {
+        Error::index_caused(path, "cannot read it; rebuild it with `antwort index`", e)
+    })?;
+    // SAFETY: an index generation is written once into a staging directory and never changed
+    // after it is switched live (a rebuild writes a new generation), so the mapped file does
+    // not change under the map.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| {
+        Error::index_caused(path, "cannot map it; rebuild it with `antwort index`", e)
+    })?;
+    if map.len() < HEADER_BYTES || &map[..8] != magic {
+        return Err(damaged("not a point file of this version"));
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().expect("four bytes"));
+    let (dim, rows) = (u32_at(8) as usize, u32_at(12) as usize);
+    Ok((map, dim, rows))
+}
+
+/// The similarities of `query` to each row of `codes` (scaled by `scales`), into `out`.
+///
+/// Compiled twice: for the machine's vector units when it has AVX2 (checked once per call, at
+/// run time, so the binary still runs on any x86-64), and portably.
+fn scan(query: &[f32], codes: &[i8], scales: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { scan_avx2(query, codes, scales, out) };
+    }
+    scan_portable(query, codes, scales, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_avx2(query: &[f32], codes: &[i8], scales: &[f32], out: &mut [f32]) {
+    scan_portable(query, codes, scales, out);
+}
+
+#[inline(always)]
+fn scan_portable(query: &[f32], codes: &[i8], scales: &[f32], out: &mut [f32]) {
+    const LANES: usize = 16;
+    let rows = codes.chunks_exact(query.len()).zip(scales).zip(out);
+    for ((row, &scale), out) in rows {
+        let mut lanes = [0.0f32; LANES];
+        let (q_chunks, c_chunks) = (query.chunks_exact(LANES), row.chunks_exact(LANES));
+        let tail: f32 = (q_chunks.remainder().iter())
+            .zip(c_chunks.remainder())
+            .map(|(&q, &c)| q * f32::from(c))
+            .sum();
+        for (q, c) in q_chunks.zip(c_chunks) {
+            for i in 0..LANES {
+                lanes[i] += q[i] * f32::from(c[i]);
+            }
+        }
+        *out = scale * (lanes.iter().sum::<f32>() + tail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rows` pseudo-random unit vectors of width `dim`.
+    pub(crate) fn unit_vectors(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let mut vectors = Vec::with_capacity(rows * dim);
+        for _ in 0..rows {
+            let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+            let norm = dot(&v, &v).sqrt();
+            vectors.extend(v.into_iter().map(|x| x / norm));
+        }
+        vectors
+    }
+
+    #[test]
+    fn the_scan_finds_the_exact_nearest() {
+        let (dim, rows) = (48, 20_000);
+        let store = PointStore::new(dim, unit_vectors(rows, dim, 11));
+        let queries = unit_vectors(20, dim, 5);
+        for query in queries.chunks_exact(dim) {
+            let scanned = store.nearest(query, 50, &|_| true);
+            assert_eq!(scanned, store.exact_nearest(query, 50));
+        }
+    }
+
+    #[test]
+    fn codes_follow_the_vectors() {
+        let dim = 384;
+        let store = PointStore::new(dim, unit_vectors(200, dim, 3));
+        let (scales, codes) = store.scales_and_codes();
+        let query = store.vector(7).to_vec();
+        let mut approximate = vec![0.0; store.len()];
+        scan(&query, codes, scales, &mut approximate);
+        let mut portable = vec![0.0; store.len()];
+        scan_portable(&query, codes, scales, &mut portable);
+        for (row, (&fast, &slow)) in approximate.iter().zip(&portable).enumerate() {
+            let exact = dot(&query, store.vector(row));
+            assert!((fast - exact).abs() < 2e-3, "{row}: {fast} vs {exact}");
+            assert!((fast - slow).abs() < 1e-5, "{row}: {fast} vs {slow}");
+        }
+    }
+
+    #[test]
+    fn a_filter_narrows_the_scan() {
+        let dim = 32;
+        let store = PointStore::new(dim, unit_vectors(1000, dim, 9));
+        let query = store.vector(10).to_vec();
+        let odd = store.nearest(&query, 20, &|row| row % 2 == 1);
+        assert_eq!(odd.len(), 20);
+        assert!(odd.iter().all(|n| n.row % 2 == 1));
+        assert_eq!(store.nearest(&query, 1, &|_| true)[0].row, 10);
+    }
+
+    #[test]
+    fn saved_and_mapped_the_store_is_the_same() {
+        let dim = 24;
+        let store = PointStore::new(dim, unit_vectors(300, dim, 1));
+        let dir = tempfile::tempdir().unwrap();
+        store.save(dir.path()).unwrap();
+        let mapped = PointStore::load(dir.path()).unwrap();
+        assert_eq!((mapped.dim, mapped.len()), (dim, 300));
+        assert_eq!(mapped.vector(299), store.vector(299));
+        assert_eq!(mapped.scales_and_codes(), store.scales_and_codes());
+        let query = store.vector(5).to_vec();
+        assert_eq!(
+            mapped.nearest(&query, 10, &|_| true),
+            store.nearest(&query, 10, &|_| true)
+        );
+    }
+
+    #[test]
+    fn a_damaged_file_is_named() {
+        let dim = 8;
+        let dir = tempfile::tempdir().unwrap();
+        PointStore::new(dim, unit_vectors(10, dim, 2))
+            .save(dir.path())
+            .unwrap();
+        let path = dir.path().join(CODES_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let error = PointStore::load(dir.path())
+            .err()
+            .expect("damage is found")
+            .to_string();
+        assert!(
+            error.contains(CODES_FILE) && error.contains("antwort index"),
+            "{error}"
+        );
+        std::fs::remove_file(dir.path().join(VECTORS_FILE)).unwrap();
+        let error = PointStore::load(dir.path())
+            .err()
+            .expect("a missing file is found")
+            .to_string();
+        assert!(error.contains(VECTORS_FILE), "{error}");
+    }
+}
