@@ -135,29 +135,34 @@ impl PointStore {
             approximate.select_nth_unstable_by(rescored, |a, b| b.1.total_cmp(&a.1));
             approximate.truncate(rescored);
         }
-        let mut nearest: Vec<Nearest> = approximate
-            .into_iter()
-            .map(|(row, _)| Nearest {
-                row,
-                similarity: dot(query, self.vector(row)),
-            })
-            .collect();
-        sort_nearest(&mut nearest);
-        nearest.truncate(k);
-        nearest
+        self.exactly(
+            query,
+            approximate.into_iter().map(|(row, _)| row).collect(),
+            k,
+        )
     }
 
     /// The `k` rows nearest to `query` by brute force in full precision: the reference that
     /// [`PointStore::nearest`] and the graph are measured against.
     pub(crate) fn exact_nearest(&self, query: &[f32], k: usize) -> Vec<Nearest> {
-        let mut nearest: Vec<Nearest> = (0..self.rows)
+        self.exactly(query, (0..self.rows).collect(), k)
+    }
+
+    /// The `k` of `rows` nearest to `query` in full precision, best first; equal similarities
+    /// by row, so that results do not depend on thread timing.
+    fn exactly(&self, query: &[f32], rows: Vec<usize>, k: usize) -> Vec<Nearest> {
+        let mut nearest: Vec<Nearest> = rows
             .into_par_iter()
             .map(|row| Nearest {
                 row,
                 similarity: dot(query, self.vector(row)),
             })
             .collect();
-        sort_nearest(&mut nearest);
+        nearest.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.row.cmp(&b.row))
+        });
         nearest.truncate(k);
         nearest
     }
@@ -214,15 +219,6 @@ impl PointStore {
         }
         Ok(store)
     }
-}
-
-/// Best first; equal similarities by row, so that results do not depend on thread timing.
-fn sort_nearest(nearest: &mut [Nearest]) {
-    nearest.sort_by(|a, b| {
-        b.similarity
-            .total_cmp(&a.similarity)
-            .then(a.row.cmp(&b.row))
-    });
 }
 
 /// A row's scale (its largest magnitude over 127) and codes.
