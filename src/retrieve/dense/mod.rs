@@ -504,23 +504,10 @@ mod tests {
     /// `docs` pairs of one sentence each, with pseudo-random unit vectors; every pair in
     /// `repeated` gets the same vector as pair 0 (the same boilerplate sentence).
     fn index_with_copies(docs: usize, repeated: &[usize], graph: GraphPolicy) -> VectorIndex {
-        let mut state = 7u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
-        let mut vectors: Vec<Vec<f32>> = Vec::new();
-        for doc in 0..docs {
-            let v: Vec<f32> = (0..16).map(|_| next()).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            let v = v.into_iter().map(|x| x / norm).collect();
-            vectors.push(if repeated.contains(&doc) {
-                vectors[0].clone()
-            } else {
-                v
-            });
+        let random = points::tests::unit_vectors(docs, 16, 7);
+        let mut vectors: Vec<Vec<f32>> = random.chunks_exact(16).map(<[f32]>::to_vec).collect();
+        for &doc in repeated {
+            vectors[doc] = vectors[0].clone();
         }
         let units = (0..docs)
             .map(|doc| Unit {

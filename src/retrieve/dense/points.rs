@@ -300,7 +300,7 @@ fn scan_portable(query: &[f32], codes: &[i8], scales: &[f32], out: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `rows` pseudo-random unit vectors of width `dim`.
