@@ -193,6 +193,7 @@ fn main() {
     }
     let n = queries.len() as f64;
     let embed_p50 = percentile(&mut embed_times, 0.5);
+    let mut stages: Vec<[f64; 6]> = Vec::new();
     let modes: Vec<(Mode, f64, f64)> = [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::Rerank]
         .into_iter()
         .map(|mode| {
@@ -200,8 +201,16 @@ fn main() {
             let mut times: Vec<f64> = (queries.iter())
                 .map(|q| {
                     let started = Instant::now();
-                    searcher.search(&q.text, &options).unwrap();
-                    millis(started.elapsed())
+                    let answers = searcher.search(&q.text, &options).unwrap();
+                    let took = millis(started.elapsed());
+                    if mode == Mode::Rerank {
+                        let t = &answers.timings;
+                        let staged = [t.embed, t.lexical, t.vector, t.fusion, t.rerank].map(millis);
+                        let rest = took - staged.iter().sum::<f64>();
+                        let [a, b, c, d, e] = staged;
+                        stages.push([a, b, c, d, e, rest]);
+                    }
+                    took
                 })
                 .collect();
             let p50 = percentile(&mut times, 0.5);
@@ -261,6 +270,21 @@ fn main() {
             p50 / embed_p50
         );
     }
+    let stage_names = [
+        "embedding",
+        "bm25",
+        "dense arm",
+        "fusion",
+        "rerank and lift",
+        "excerpts and the rest",
+    ];
+    let line: Vec<String> = (stage_names.iter().enumerate())
+        .map(|(i, name)| {
+            let mut column: Vec<f64> = stages.iter().map(|s| s[i]).collect();
+            format!("{name} {:.2}", percentile(&mut column, 0.5))
+        })
+        .collect();
+    println!("| warm `rerank` by stage, p50 ms | {} |", line.join(", "));
     println!(
         "| dense search ({searched}) of 50, p50 | {:.3} ms (exact in full precision: {:.3} ms) |",
         percentile(&mut indexed_times, 0.5),

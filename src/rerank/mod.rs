@@ -12,6 +12,8 @@
 //! Whichever scored them, [`lift::lift_related`] then orders the answers after the best one by
 //! how related they are to it, as well as by their own score.
 
+use rayon::prelude::*;
+
 use crate::corpus::QaPair;
 use crate::error::Result;
 
@@ -83,10 +85,9 @@ impl Reranker for LateInteractionReranker {
         let Some(tokens) = query.tokens else {
             return Ok(candidates.iter().map(|c| c.fused_score).collect());
         };
-        let mut buffer = Vec::new();
         Ok(candidates
-            .iter()
-            .map(|c| c.tokens.maxsim_in(tokens, &mut buffer))
+            .par_iter()
+            .map_init(Vec::new, |buffer, c| c.tokens.maxsim_in(tokens, buffer))
             .collect())
     }
 }

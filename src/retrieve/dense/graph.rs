@@ -112,7 +112,7 @@ impl Graph {
         query: &[f32],
         k: usize,
         ef: Option<usize>,
-        keep: Option<&dyn Fn(usize) -> bool>,
+        keep: Option<&(dyn Fn(usize) -> bool + Sync)>,
     ) -> Vec<Nearest> {
         let ef = ef.unwrap_or((2 * k).max(MIN_EF_SEARCH)).max(k);
         let found = match keep {

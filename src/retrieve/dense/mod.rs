@@ -336,7 +336,7 @@ impl VectorIndex {
         &self,
         query: &[f32],
         k: usize,
-        keep: &dyn Fn(usize) -> bool,
+        keep: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<UnitHit> {
         let k = k.min(self.units.len());
         // A row is wanted when any unit that shares it is.
@@ -363,7 +363,7 @@ impl VectorIndex {
         &self,
         found: Vec<Nearest>,
         k: usize,
-        keep: &dyn Fn(usize) -> bool,
+        keep: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<UnitHit> {
         let mut hits = Vec::with_capacity(k);
         for Nearest { row, similarity } in found {
