@@ -1,4 +1,4 @@
-//! The command line: `antwort index`, `ask`, `eval`, `related` and `topics`. Parsing,
+//! The command line: `antwort index`, `ask`, `eval`, `related`, `topics` and `serve`. Parsing,
 //! orchestration of the index's freshness, and output; the pipeline itself is the library's.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -17,13 +17,15 @@ use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, TokenizerScope, MODEL_DIR_ENV};
 use antwort::explore;
 use antwort::fusion::Fusion;
-use antwort::index::{BuildLock, BuildOptions, BuildStats, IndexDir, Reuse, Staleness};
+use antwort::index::{BuildLock, BuildOptions, BuildStats, Index, IndexDir, Reuse, Staleness};
 use antwort::retrieve::dense::GraphPolicy;
-use antwort::retrieve::filter::{Condition, Filter};
+use antwort::retrieve::filter::{Allowed, Condition, Filter};
 use antwort::search::{Mode, SearchOptions, Searcher};
+use antwort::similarity::PairSpace;
 
 mod eval;
 mod report;
+mod serve;
 mod topics;
 
 /// Related questions shown below the top answer.
@@ -82,6 +84,9 @@ pub enum Command {
     Related(RelatedArgs),
     /// Group the corpus into topics; optionally draw a map of them.
     Topics(TopicsArgs),
+    /// Keep the model and the index loaded and answer over HTTP: a JSON API and a web page to
+    /// ask in. Follows rebuilds of the index without a restart.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -346,6 +351,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&cli, args),
         Command::Related(args) => topics::related(&cli, args),
         Command::Topics(args) => topics::topics(&cli, args),
+        Command::Serve(args) => serve::run(&cli, args),
     }
 }
 
@@ -460,6 +466,43 @@ pub fn open_searcher_in(
     mode: Mode,
     scope: TokenizerScope,
 ) -> anyhow::Result<Searcher> {
+    let Opened {
+        index,
+        encoder,
+        pairs,
+        models,
+    } = open_parts(cli, dir, source, mode, scope)?;
+    let encoder = encoder.map(|e| Box::new(e) as Box<dyn Encoder>);
+    let mut searcher = Searcher::new(index, encoder);
+    if let Some(pairs) = pairs {
+        searcher = searcher.with_pair_space(pairs);
+    }
+    match (&cli.reranker, mode, &models) {
+        (Some(dir), Mode::Rerank, Some(models)) => {
+            let cross_encoder =
+                antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
+            Ok(searcher.with_reranker(Box::new(cross_encoder)))
+        }
+        _ => Ok(searcher),
+    }
+}
+
+/// What a searcher is made of, loaded: the live index (built or refreshed first when needed),
+/// the model when `mode` needs it, the pair space with it.
+pub(crate) struct Opened {
+    pub index: Index,
+    pub encoder: Option<E5Encoder>,
+    pub pairs: Option<PairSpace>,
+    pub models: Option<ModelFiles>,
+}
+
+pub(crate) fn open_parts(
+    cli: &Cli,
+    dir: &IndexDir,
+    source: Option<CorpusSource>,
+    mode: Mode,
+    scope: TokenizerScope,
+) -> anyhow::Result<Opened> {
     let source = source
         .or_else(|| dir.corpus_source())
         .unwrap_or(CorpusSource::Bundled);
@@ -504,24 +547,14 @@ pub fn open_searcher_in(
         };
         anyhow::Ok((index?, encoder, pairs.transpose()?))
     })?;
-    let encoder = encoder.map(|e| Box::new(e) as Box<dyn Encoder>);
-    let mut searcher = Searcher::new(index, encoder);
-    if let Some(pairs) = pairs {
-        searcher = searcher.with_pair_space(pairs);
-    }
-    match (&cli.reranker, mode, &models) {
-        (Some(dir), Mode::Rerank, Some(models)) => {
-            let cross_encoder =
-                antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
-            Ok(searcher.with_reranker(Box::new(cross_encoder)))
-        }
-        _ => Ok(searcher),
-    }
+    Ok(Opened {
+        index,
+        encoder,
+        pairs,
+        models,
+    })
 }
 
-/// Why the index must be rebuilt before answering, if it must, with the corpus to rebuild it
-/// from. A corpus file that no longer loads is reported and the existing index kept: better old
-/// answers than none.
 fn staleness(
     dir: &IndexDir,
     source: &CorpusSource,
@@ -576,54 +609,90 @@ fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for query in &queries {
-        let answers = searcher.search_within(query, &options, allowed.as_ref())?;
-        let explain = if args.explain {
-            Some(report::ExplainInput {
-                fields: searcher.index().lexical.field_scores_within(
-                    query,
-                    options.depth,
-                    allowed.as_ref(),
-                )?,
-                terms: &answers.terms,
-                model_load_ms: MODEL_LOAD.get().map(|d| d.as_secs_f64() * 1e3),
-            })
-        } else {
-            None
+        let asked = Asked {
+            query,
+            options: &options,
+            filter: &filter,
+            allowed: allowed.as_ref(),
+            explain: args.explain,
         };
-        let mut report = Report::new(searcher.corpus(), query, &options, &answers, explain);
-        report.filters = filter.conditions().iter().map(|c| c.to_string()).collect();
-        if answers.confidence.is_some_and(|c| c.confident) {
-            if let Some(top) = answers.hits.first() {
-                // Under a filter, "See also" stays within it: the nearest allowed pairs, from
-                // all pairs ranked (one pass over the pair space, as without a filter).
-                let wanted = match &allowed {
-                    None => SEE_ALSO,
-                    Some(_) => searcher.corpus().len(),
-                };
-                report.see_also = explore::related(searcher.pair_space(), top.doc, wanted)
-                    .into_iter()
-                    .filter(|r| allowed.as_ref().is_none_or(|a| a.contains(r.doc)))
-                    .take(SEE_ALSO)
-                    .map(|r| report::SeeAlso {
-                        id: r.id,
-                        question: r.question,
-                        similarity: r.similarity,
-                    })
-                    .collect();
+        with_report(&searcher, &asked, |report| {
+            if args.json || args.batch.is_some() {
+                serde_json::to_writer(&mut out, report)?;
+                writeln!(out)?;
+            } else {
+                report.write_text(&mut out, std::io::stdout().is_terminal())?;
             }
-        }
-        if args.json || args.batch.is_some() {
-            serde_json::to_writer(&mut out, &report)?;
-            writeln!(out)?;
-        } else {
-            report.write_text(&mut out, std::io::stdout().is_terminal())?;
-        }
+            anyhow::Ok(())
+        })??;
     }
     out.flush()?;
     // The process ends here. Tearing down a 250,000-piece tokenizer and an ONNX session takes a
     // noticeable part of a cold `ask`; the operating system reclaims the memory at once.
     std::mem::forget(searcher);
     Ok(())
+}
+
+/// One question as `ask` and `serve` put it to a searcher.
+pub(crate) struct Asked<'q> {
+    pub query: &'q str,
+    pub options: &'q SearchOptions,
+    pub filter: &'q Filter,
+    /// What `filter` lets through in the searcher's corpus.
+    pub allowed: Option<&'q Allowed>,
+    pub explain: bool,
+}
+
+/// Answers `asked` and hands the report, "See also" included, to `present`: the one shape
+/// that `ask --json` prints and `POST /v1/ask` returns.
+pub(crate) fn with_report<R>(
+    searcher: &Searcher,
+    asked: &Asked,
+    present: impl FnOnce(&Report) -> R,
+) -> anyhow::Result<R> {
+    let Asked {
+        query,
+        options,
+        filter,
+        allowed,
+        explain,
+    } = *asked;
+    let answers = searcher.search_within(query, options, allowed)?;
+    let explain = if explain {
+        Some(report::ExplainInput {
+            fields: searcher
+                .index()
+                .lexical
+                .field_scores_within(query, options.depth, allowed)?,
+            terms: &answers.terms,
+            model_load_ms: MODEL_LOAD.get().map(|d| d.as_secs_f64() * 1e3),
+        })
+    } else {
+        None
+    };
+    let mut report = Report::new(searcher.corpus(), query, options, &answers, explain);
+    report.filters = filter.conditions().iter().map(|c| c.to_string()).collect();
+    if answers.confidence.is_some_and(|c| c.confident) {
+        if let Some(top) = answers.hits.first() {
+            // Under a filter, "See also" stays within it: the nearest allowed pairs, from
+            // all pairs ranked (one pass over the pair space, as without a filter).
+            let wanted = match allowed {
+                None => SEE_ALSO,
+                Some(_) => searcher.corpus().len(),
+            };
+            report.see_also = explore::related(searcher.pair_space(), top.doc, wanted)
+                .into_iter()
+                .filter(|r| allowed.is_none_or(|a| a.contains(r.doc)))
+                .take(SEE_ALSO)
+                .map(|r| report::SeeAlso {
+                    id: r.id,
+                    question: r.question,
+                    similarity: r.similarity,
+                })
+                .collect();
+        }
+    }
+    Ok(present(&report))
 }
 
 fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {

@@ -101,6 +101,35 @@ pub trait Encoder: Send + Sync {
     }
 }
 
+/// A shared encoder is an encoder: a server keeps one model loaded across the searchers of
+/// successive index generations.
+impl<E: Encoder + ?Sized> Encoder for std::sync::Arc<E> {
+    fn model_id(&self) -> &str {
+        (**self).model_id()
+    }
+
+    fn model_checksum(&self) -> &str {
+        (**self).model_checksum()
+    }
+
+    fn encode_query(&self, query: &str) -> Result<Encoding> {
+        (**self).encode_query(query)
+    }
+
+    fn encode_passages(
+        &self,
+        texts: &[&str],
+        progress: &dyn Progress,
+        sink: &mut dyn FnMut(usize, Encoding),
+    ) -> Result<()> {
+        (**self).encode_passages(texts, progress, sink)
+    }
+
+    fn respelled<'t>(&self, text: &'t str) -> Result<Cow<'t, str>> {
+        (**self).respelled(text)
+    }
+}
+
 /// `v` scaled to length one.
 pub(crate) fn unit_length(mut v: Vec<f32>) -> Vec<f32> {
     normalize(&mut v);

@@ -14,8 +14,10 @@ use crate::error::{Error, Result};
 const OPEN_ATTEMPTS: u32 = 7;
 
 impl IndexDir {
-    /// The name `CURRENT` holds, if it holds one.
-    pub(super) fn current_name(&self) -> Option<String> {
+    /// The name `CURRENT` holds, if it holds one: the live generation's, which a rebuild
+    /// changes. A long-running reader compares it with [`super::Index::generation`] to know
+    /// when to open the new one.
+    pub fn current_name(&self) -> Option<String> {
         let name = std::fs::read_to_string(self.root.join(CURRENT)).ok()?;
         let name = name.trim();
         (!name.is_empty()).then(|| name.to_string())

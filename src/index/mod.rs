@@ -205,6 +205,14 @@ pub struct Index {
 }
 
 impl Index {
+    /// The name of the generation this index was opened from (see [`IndexDir::current_name`]).
+    pub fn generation(&self) -> &str {
+        self.dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+    }
+
     /// The pair space of the corpus, as the build wrote it.
     pub fn load_pair_space(&self) -> Result<PairSpace> {
         PairSpace::load(&self.dir.join(PAIRS), self.corpus.len())

@@ -1,0 +1,642 @@
+//! `antwort serve`: the model and the index loaded once, behind an HTTP API and a web page.
+//!
+//! One [`Searcher`] answers every request thread. The model stays loaded for the life of the
+//! process; the index is the live generation, and when a rebuild switches `CURRENT` to a new
+//! one the server opens it beside the old, then swaps: requests in flight finish on the
+//! generation they started on, which stays on disk until the last of them lets it go. Several
+//! servers can share one index directory this way, each following the rebuilds on its own.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use super::{open_parts, with_report, Asked, Cli, Opened};
+use antwort::embed::{E5Encoder, TokenizerScope};
+use antwort::explore::{self, map_svg, Topics};
+use antwort::index::IndexDir;
+use antwort::retrieve::filter::{Condition, Filter};
+use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
+
+/// Answers a request may ask for at most.
+pub const MAX_TOP_K: usize = 100;
+/// Characters of a query at most: the model reads 512 tokens of it anyway.
+pub const MAX_QUERY_CHARS: usize = 4096;
+/// Bytes of a request body at most.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request that takes longer gets a 503 instead of holding its connection.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+const PAGE: &str = include_str!("web/index.html");
+const SCRIPT: &str = include_str!("web/app.js");
+const STYLE: &str = include_str!("web/app.css");
+/// Everything the page loads comes from the server itself.
+const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                           script-src 'self'; frame-ancestors 'none'";
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default: give 0.0.0.0:PORT to serve other machines.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Let web pages from this origin call the API (CORS), e.g. http://localhost:3000; may be
+    /// given more than once. None by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// How often to look for a rebuilt index, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub reload_ms: u64,
+}
+
+/// One generation of the index, ready to answer.
+struct Live {
+    searcher: Searcher,
+    /// Clustered on first request: a large corpus takes seconds.
+    topics: OnceLock<(Topics, Result<String, String>)>,
+}
+
+impl Live {
+    fn topics(&self) -> &(Topics, Result<String, String>) {
+        self.topics.get_or_init(|| {
+            let topics = explore::topics(self.searcher.pair_space());
+            let svg = map_svg(&topics).map_err(|e| e.to_string());
+            (topics, svg)
+        })
+    }
+}
+
+struct Server {
+    live: RwLock<Arc<Live>>,
+    encoder: Arc<E5Encoder>,
+    dir: IndexDir,
+}
+
+type Shared = Arc<Server>;
+
+impl Server {
+    fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.live.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The live generation on disk, opened with the loaded model.
+    fn open_live(&self) -> anyhow::Result<Live> {
+        let index = self.dir.open()?;
+        let pairs = index.load_pair_space()?;
+        let searcher =
+            Searcher::new(index, Some(Box::new(Arc::clone(&self.encoder)))).with_pair_space(pairs);
+        Ok(Live {
+            searcher,
+            topics: OnceLock::new(),
+        })
+    }
+}
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    if cli.reranker.is_some() {
+        bail!("antwort serve reranks with the built-in reranker only; leave out --reranker");
+    }
+    let dir = IndexDir::new(&cli.index);
+    let Opened {
+        index,
+        encoder,
+        pairs,
+        ..
+    } = open_parts(cli, &dir, None, Mode::Rerank, TokenizerScope::Whole)?;
+    let encoder = Arc::new(encoder.context("the server needs the embedding model")?);
+    let pairs = pairs.context("the server needs the pair space")?;
+    let searcher =
+        Searcher::new(index, Some(Box::new(Arc::clone(&encoder)))).with_pair_space(pairs);
+    let pairs_served = searcher.corpus().len();
+    let server: Shared = Arc::new(Server {
+        live: RwLock::new(Arc::new(Live {
+            searcher,
+            topics: OnceLock::new(),
+        })),
+        encoder,
+        dir,
+    });
+    let app = router(Arc::clone(&server), &args.cors_origins)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; is another server running there? Choose another with --addr",
+                    args.addr
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "antwort: serving {pairs_served} pairs from {} at http://{addr}/ (Ctrl-C stops)",
+            cli.index.display()
+        );
+        tokio::spawn(follow_rebuilds(
+            Arc::clone(&server),
+            Duration::from_millis(args.reload_ms.max(10)),
+        ));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the server stopped")?;
+        eprintln!("antwort: stopped");
+        anyhow::Ok(())
+    })
+}
+
+fn router(server: Shared, cors_origins: &[String]) -> anyhow::Result<Router> {
+    let mut app = Router::new()
+        .route("/", get(page))
+        .route("/app.js", get(script))
+        .route("/app.css", get(style))
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/ask", post(ask))
+        .route("/v1/pairs/{id}", get(pair))
+        .route("/v1/related/{id}", get(related))
+        .route("/v1/topics", get(topics))
+        .route("/v1/topics/map.svg", get(topic_map))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method; see /openapi.json",
+            )
+        })
+        .with_state(server)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ));
+    if !cors_origins.is_empty() {
+        let origins = cors_origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .with_context(|| format!("--cors-origin {o:?} is not a valid origin"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::CONTENT_TYPE]),
+        );
+    }
+    Ok(app)
+}
+
+const NOT_FOUND: &str = "no such endpoint; see /openapi.json for those there are";
+
+/// Opens each new generation a rebuild makes live, and swaps it in once it is ready. One that
+/// cannot be opened is reported once; the server goes on with the generation it has.
+async fn follow_rebuilds(server: Shared, every: Duration) {
+    let mut failed: Option<String> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(name) = server.dir.current_name() else {
+            continue;
+        };
+        let serving = server.live().searcher.index().generation().to_string();
+        if name == serving || failed.as_ref() == Some(&name) {
+            continue;
+        }
+        let opening = Arc::clone(&server);
+        match tokio::task::spawn_blocking(move || opening.open_live()).await {
+            Ok(Ok(live)) => {
+                let now = live.searcher.index().generation().to_string();
+                *server.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
+                eprintln!("antwort: now serving the rebuilt index ({now})");
+                failed = None;
+            }
+            Ok(Err(e)) => {
+                eprintln!("antwort: cannot open the rebuilt index {name} ({e:#}); still serving {serving}");
+                failed = Some(name);
+            }
+            Err(e) => {
+                eprintln!("antwort: opening the rebuilt index {name} failed ({e}); still serving {serving}");
+                failed = Some(name);
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    eprintln!("antwort: stopping after the requests in flight");
+}
+
+/// An error as the API returns it: a status and `{"error": {"status", "message"}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A failure of the pipeline: the client's fault when it is a usage error (a filter on an
+    /// unknown field), the server's otherwise.
+    fn from_search(error: anyhow::Error) -> ApiError {
+        match error.downcast_ref::<antwort::Error>() {
+            Some(antwort::Error::Usage(message)) => ApiError::bad_request(message.clone()),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"status": self.status.as_u16(), "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A JSON request body whose every fault (wrong content type, too large, malformed, wrong
+/// types, unknown fields) is an [`ApiError`] saying which.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        if content_type.is_some_and(|t| !t.starts_with("application/json")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON, with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            let status = e.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the request body is over {MAX_BODY_BYTES} bytes")
+            } else {
+                format!("cannot read the request body: {}", e.body_text())
+            };
+            ApiError::new(status, message)
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+    }
+}
+
+/// `POST /v1/ask`: the options of `antwort ask --json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskRequest {
+    query: String,
+    #[serde(default = "default_top_k")]
+    top_k: usize,
+    #[serde(default)]
+    mode: Option<String>,
+    /// `FIELD=VALUE` conditions, as `--filter` takes them.
+    #[serde(default)]
+    filters: Vec<String>,
+    #[serde(default)]
+    explain: bool,
+}
+
+fn default_top_k() -> usize {
+    SearchOptions::DEFAULT_TOP_K
+}
+
+async fn ask(
+    State(server): State<Shared>,
+    JsonBody(request): JsonBody<AskRequest>,
+) -> Result<Response, ApiError> {
+    let query = request.query.trim().to_string();
+    if query.is_empty() {
+        return Err(ApiError::bad_request(
+            "the query is empty; ask a question, e.g. {\"query\": \"Was ist LoRA?\"}",
+        ));
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "the query has {chars} characters; at most {MAX_QUERY_CHARS} are read"
+        )));
+    }
+    if !query.chars().any(char::is_alphanumeric) {
+        return Err(ApiError::bad_request(
+            "the query has no words to search for; ask a question",
+        ));
+    }
+    if !(1..=MAX_TOP_K).contains(&request.top_k) {
+        return Err(ApiError::bad_request(format!(
+            "top_k must be between 1 and {MAX_TOP_K}, got {}",
+            request.top_k
+        )));
+    }
+    let mode = match &request.mode {
+        None => Mode::Rerank,
+        Some(name) => name
+            .parse::<Mode>()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+    };
+    let conditions = (request.filters.iter())
+        .map(|text| text.parse::<Condition>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let live = server.live();
+    let explain = request.explain;
+    blocking(move || {
+        let searcher = &live.searcher;
+        let options = SearchOptions::new(mode, request.top_k, DEFAULT_FUSION);
+        let filter = Filter::new(conditions);
+        let allowed = filter
+            .allowed(searcher.corpus())
+            .map_err(|e| ApiError::from_search(e.into()))?;
+        let asked = Asked {
+            query: &query,
+            options: &options,
+            filter: &filter,
+            allowed: allowed.as_ref(),
+            explain,
+        };
+        with_report(searcher, &asked, |report| Json(report).into_response())
+            .map_err(ApiError::from_search)
+    })
+    .await
+}
+
+/// Runs `work` (the pipeline: model, scans, MaxSim) on a thread made for blocking.
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed inside the server: {e}"),
+        )
+    })?
+}
+
+fn find(live: &Live, id: &str) -> Result<usize, ApiError> {
+    live.searcher.corpus().position(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no pair has the id {id:?} in this index"),
+        )
+    })
+}
+
+async fn pair(State(server): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let live = server.live();
+    let doc = find(&live, &id)?;
+    Ok(Json(live.searcher.corpus().get(doc)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelatedQuery {
+    #[serde(default = "default_related")]
+    top_k: usize,
+}
+
+fn default_related() -> usize {
+    5
+}
+
+async fn related(
+    State(server): State<Shared>,
+    Path(id): Path<String>,
+    query: Result<Query<RelatedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if !(1..=MAX_TOP_K).contains(&query.top_k) {
+        return Err(ApiError::bad_request(format!(
+            "top_k must be between 1 and {MAX_TOP_K}, got {}",
+            query.top_k
+        )));
+    }
+    let live = server.live();
+    let doc = find(&live, &id)?;
+    blocking(move || {
+        let pair = live.searcher.corpus().get(doc);
+        let related = explore::related(live.searcher.pair_space(), doc, query.top_k);
+        Ok(
+            Json(json!({"id": pair.id, "question": pair.question, "related": related}))
+                .into_response(),
+        )
+    })
+    .await
+}
+
+async fn topics(State(server): State<Shared>) -> Result<Response, ApiError> {
+    let live = server.live();
+    blocking(move || Ok(Json(&live.topics().0).into_response())).await
+}
+
+async fn topic_map(State(server): State<Shared>) -> Result<Response, ApiError> {
+    let live = server.live();
+    blocking(move || match &live.topics().1 {
+        Ok(svg) => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg.clone()).into_response()),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot draw the topic map: {e}"),
+        )),
+    })
+    .await
+}
+
+async fn health(State(server): State<Shared>) -> Response {
+    let live = server.live();
+    let index = live.searcher.index();
+    Json(json!({
+        "status": "ok",
+        "generation": index.generation(),
+        "pairs": index.corpus.len(),
+        "model": index.manifest.model_id,
+    }))
+    .into_response()
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+async fn openapi() -> Response {
+    Json(openapi_document()).into_response()
+}
+
+/// The OpenAPI document of the routes in [`router`]; `tests/serve.rs` calls every path in it.
+pub fn openapi_document() -> serde_json::Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let error_response = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});
+    let id_parameter = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "A pair's id"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "antwort",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Local semantic search over a question-and-answer corpus."
+        },
+        "paths": {
+            "/v1/ask": {"post": {
+                "summary": "Answer a question (the JSON of `antwort ask --json`)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AskRequest"}}}},
+                "responses": {
+                    "200": {"description": "The answers, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
+                    "400": error_response("The request is not valid: what is wrong is in the message"),
+                    "413": error_response("The body is too large"),
+                    "415": error_response("The body is not JSON")
+                }
+            }},
+            "/v1/pairs/{id}": {"get": {
+                "summary": "One Q&A pair",
+                "parameters": [id_parameter],
+                "responses": {
+                    "200": {"description": "The pair", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pair"}}}},
+                    "404": error_response("No pair has this id")
+                }
+            }},
+            "/v1/related/{id}": {"get": {
+                "summary": "The pairs closest to one pair",
+                "parameters": [id_parameter, {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 5}}],
+                "responses": {
+                    "200": {"description": "The pair and its neighbours, closest first", "content": {"application/json": {"schema": {"type": "object", "required": ["id", "question", "related"], "properties": {"id": {"type": "string"}, "question": {"type": "string"}, "related": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "400": error_response("top_k is out of range"),
+                    "404": error_response("No pair has this id")
+                }
+            }},
+            "/v1/topics": {"get": {
+                "summary": "The corpus grouped into topics, with a map position per pair",
+                "responses": {"200": {"description": "Topics, largest first", "content": {"application/json": {"schema": {"type": "object", "required": ["topics", "points"], "properties": {"topics": {"type": "array", "items": {"type": "object"}}, "points": {"type": "array", "items": {"type": "object"}}}}}}}}
+            }},
+            "/v1/topics/map.svg": {"get": {
+                "summary": "The topic map as SVG",
+                "responses": {"200": {"description": "The map", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}}
+            }},
+            "/healthz": {"get": {
+                "summary": "Whether the server answers, and from which index generation",
+                "responses": {"200": {"description": "It answers", "content": {"application/json": {"schema": {"type": "object", "required": ["status", "generation", "pairs", "model"], "properties": {"status": {"type": "string"}, "generation": {"type": "string"}, "pairs": {"type": "integer"}, "model": {"type": "string"}}}}}}}
+            }},
+            "/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }}
+        },
+        "components": {"schemas": {
+            "AskRequest": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["query"],
+                "properties": {
+                    "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "description": "The question, German or English"},
+                    "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": SearchOptions::DEFAULT_TOP_K},
+                    "mode": {"type": "string", "enum": Mode::ALL.map(|m| m.name()), "default": "rerank"},
+                    "filters": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}, "description": "FIELD=VALUE conditions on section or metadata, as `--filter`"},
+                    "explain": {"type": "boolean", "default": false, "description": "Add each stage's scores"}
+                }
+            },
+            "Report": {
+                "type": "object",
+                "required": ["query", "mode", "fusion", "results", "timings_ms"],
+                "properties": {
+                    "query": {"type": "string"},
+                    "mode": {"type": "string"},
+                    "fusion": {"type": "string"},
+                    "confident": {"type": ["boolean", "null"], "description": "False when the corpus does not seem to answer the query"},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+                    "see_also": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "question": {"type": "string"}, "similarity": {"type": "number"}}}},
+                    "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}}
+                }
+            },
+            "Result": {
+                "type": "object",
+                "required": ["rank", "id", "section", "question", "answer", "score", "excerpt"],
+                "properties": {
+                    "rank": {"type": "integer"},
+                    "id": {"type": "string"},
+                    "section": {"type": "string"},
+                    "question": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "score": {"type": "number"},
+                    "excerpt": {"type": "string", "description": "The answer sentence that matched best"},
+                    "excerpt_byte_range": {"type": "array", "items": {"type": "integer"}},
+                    "excerpt_match_byte_ranges": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                    "question_match_byte_ranges": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}
+                }
+            },
+            "Pair": {
+                "type": "object",
+                "required": ["id", "question", "answer"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "section": {"type": "string"},
+                    "question": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}}
+                }
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "object", "required": ["status", "message"], "properties": {"status": {"type": "integer"}, "message": {"type": "string", "description": "What is wrong, and what to do"}}}}
+            }
+        }}
+    })
+}
