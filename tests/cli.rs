@@ -518,3 +518,42 @@ fn huge_sizes_answer_with_the_whole_corpus() {
         }
     }
 }
+
+#[test]
+fn completions_and_the_manual_page_cover_every_command() {
+    let nowhere = Path::new("unused-index");
+    for shell in ["bash", "zsh", "fish"] {
+        let output = antwort(nowhere, &["completions", shell]);
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        // Flags without their dashes: fish spells them `-l top-k`.
+        for word in [
+            "ask",
+            "index",
+            "eval",
+            "serve",
+            "top-k",
+            "filter",
+            "cors-origin",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let output = antwort(nowhere, &["manpage"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(page.contains(".TH antwort 1"), "{page:.200}");
+    for command in [
+        "index",
+        "ask",
+        "eval",
+        "related",
+        "topics",
+        "serve",
+        "completions",
+    ] {
+        let entry = format!("antwort\\-{command}(1)");
+        assert!(page.contains(&entry), "no {entry}");
+    }
+    assert!(!nowhere.exists());
+}

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use antwort::corpus::{Corpus, CorpusSource};
@@ -87,6 +87,14 @@ pub enum Command {
     /// Keep the model and the index loaded and answer over HTTP: a JSON API and a web page to
     /// ask in. Follows rebuilds of the index without a restart.
     Serve(serve::ServeArgs),
+    /// Print a completion script for a shell, e.g. `antwort completions bash >
+    /// ~/.local/share/bash-completion/completions/antwort`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `antwort manpage > ~/.local/share/man/man1/antwort.1`.
+    Manpage,
 }
 
 #[derive(Args, Debug)]
@@ -352,6 +360,19 @@ pub(crate) fn run() -> anyhow::Result<()> {
         Command::Related(args) => topics::related(&cli, args),
         Command::Topics(args) => topics::topics(&cli, args),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Completions { shell } => {
+            // Into a buffer first: `generate` panics on a write error such as a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "antwort", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(())
+        }
+        Command::Manpage => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            std::io::stdout().write_all(&page)?;
+            Ok(())
+        }
     }
 }
 
