@@ -1,4 +1,4 @@
-//! The command line: `antwort index`, `ask`, `eval`, `related`, `topics` and `serve`. Parsing,
+//! The command line: `antwort index`, `ask`, `eval`, `related`, `topics`, `serve` and `mcp`. Parsing,
 //! orchestration of the index's freshness, and output; the pipeline itself is the library's.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -24,6 +24,8 @@ use antwort::search::{Mode, SearchOptions, Searcher};
 use antwort::similarity::PairSpace;
 
 mod eval;
+mod live;
+mod mcp;
 mod report;
 mod serve;
 mod topics;
@@ -87,6 +89,9 @@ pub enum Command {
     /// Keep the model and the index loaded and answer over HTTP: a JSON API and a web page to
     /// ask in. Follows rebuilds of the index without a restart.
     Serve(serve::ServeArgs),
+    /// Answer an agent over the Model Context Protocol on stdin and stdout: tools `ask`,
+    /// `related`, `get_pair` and `topics`.
+    Mcp,
     /// Print a completion script for a shell, e.g. `antwort completions bash >
     /// ~/.local/share/bash-completion/completions/antwort`.
     Completions {
@@ -360,6 +365,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
         Command::Related(args) => topics::related(&cli, args),
         Command::Topics(args) => topics::topics(&cli, args),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Mcp => mcp::run(&cli),
         Command::Completions { shell } => {
             // Into a buffer first: `generate` panics on a write error such as a closed pipe.
             let mut script = Vec::new();

@@ -1,16 +1,13 @@
 //! `antwort serve`: the model and the index loaded once, behind an HTTP API and a web page.
 //!
-//! One [`Searcher`] answers every request thread. The model stays loaded for the life of the
-//! process; the index is the live generation, and when a rebuild switches `CURRENT` to a new
-//! one the server opens it beside the old, then swaps: requests in flight finish on the
-//! generation they started on, which stays on disk until the last of them lets it go. Several
-//! servers can share one index directory this way, each following the rebuilds on its own.
+//! One searcher answers every request thread, and follows rebuilds of the index
+//! ([`LiveIndex`]): several servers can share one index directory, each on its own.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -23,12 +20,11 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use super::{open_parts, with_report, Asked, Cli, Opened};
-use antwort::embed::{E5Encoder, TokenizerScope};
-use antwort::explore::{self, map_svg, Topics};
-use antwort::index::IndexDir;
+use super::live::{Live, LiveIndex};
+use super::{with_report, Asked, Cli};
+use antwort::explore;
 use antwort::retrieve::filter::{Condition, Filter};
-use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
+use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 
 /// Answers a request may ask for at most.
 pub const MAX_TOP_K: usize = 100;
@@ -60,73 +56,11 @@ pub struct ServeArgs {
     pub reload_ms: u64,
 }
 
-/// One generation of the index, ready to answer.
-struct Live {
-    searcher: Searcher,
-    /// Clustered on first request: a large corpus takes seconds.
-    topics: OnceLock<(Topics, Result<String, String>)>,
-}
-
-impl Live {
-    fn topics(&self) -> &(Topics, Result<String, String>) {
-        self.topics.get_or_init(|| {
-            let topics = explore::topics(self.searcher.pair_space());
-            let svg = map_svg(&topics).map_err(|e| e.to_string());
-            (topics, svg)
-        })
-    }
-}
-
-struct Server {
-    live: RwLock<Arc<Live>>,
-    encoder: Arc<E5Encoder>,
-    dir: IndexDir,
-}
-
-type Shared = Arc<Server>;
-
-impl Server {
-    fn live(&self) -> Arc<Live> {
-        Arc::clone(&self.live.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// The live generation on disk, opened with the loaded model.
-    fn open_live(&self) -> anyhow::Result<Live> {
-        let index = self.dir.open()?;
-        let pairs = index.load_pair_space()?;
-        let searcher =
-            Searcher::new(index, Some(Box::new(Arc::clone(&self.encoder)))).with_pair_space(pairs);
-        Ok(Live {
-            searcher,
-            topics: OnceLock::new(),
-        })
-    }
-}
+type Shared = Arc<LiveIndex>;
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    if cli.reranker.is_some() {
-        bail!("antwort serve reranks with the built-in reranker only; leave out --reranker");
-    }
-    let dir = IndexDir::new(&cli.index);
-    let Opened {
-        index,
-        encoder,
-        pairs,
-        ..
-    } = open_parts(cli, &dir, None, Mode::Rerank, TokenizerScope::Whole)?;
-    let encoder = Arc::new(encoder.context("the server needs the embedding model")?);
-    let pairs = pairs.context("the server needs the pair space")?;
-    let searcher =
-        Searcher::new(index, Some(Box::new(Arc::clone(&encoder)))).with_pair_space(pairs);
-    let pairs_served = searcher.corpus().len();
-    let server: Shared = Arc::new(Server {
-        live: RwLock::new(Arc::new(Live {
-            searcher,
-            topics: OnceLock::new(),
-        })),
-        encoder,
-        dir,
-    });
+    let server: Shared = Arc::new(LiveIndex::open(cli)?);
+    let pairs_served = server.live().searcher.corpus().len();
     let app = router(Arc::clone(&server), &args.cors_origins)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -146,10 +80,9 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             "antwort: serving {pairs_served} pairs from {} at http://{addr}/ (Ctrl-C stops)",
             cli.index.display()
         );
-        tokio::spawn(follow_rebuilds(
-            Arc::clone(&server),
-            Duration::from_millis(args.reload_ms.max(10)),
-        ));
+        tokio::spawn(Arc::clone(&server).follow_rebuilds(Duration::from_millis(
+            args.reload_ms.max(10),
+        )));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -203,39 +136,6 @@ fn router(server: Shared, cors_origins: &[String]) -> anyhow::Result<Router> {
 }
 
 const NOT_FOUND: &str = "no such endpoint; see /openapi.json for those there are";
-
-/// Opens each new generation a rebuild makes live, and swaps it in once it is ready. One that
-/// cannot be opened is reported once; the server goes on with the generation it has.
-async fn follow_rebuilds(server: Shared, every: Duration) {
-    let mut failed: Option<String> = None;
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(name) = server.dir.current_name() else {
-            continue;
-        };
-        let serving = server.live().searcher.index().generation().to_string();
-        if name == serving || failed.as_ref() == Some(&name) {
-            continue;
-        }
-        let opening = Arc::clone(&server);
-        match tokio::task::spawn_blocking(move || opening.open_live()).await {
-            Ok(Ok(live)) => {
-                let now = live.searcher.index().generation().to_string();
-                *server.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
-                eprintln!("antwort: now serving the rebuilt index ({now})");
-                failed = None;
-            }
-            Ok(Err(e)) => {
-                eprintln!("antwort: cannot open the rebuilt index {name} ({e:#}); still serving {serving}");
-                failed = Some(name);
-            }
-            Err(e) => {
-                eprintln!("antwort: opening the rebuilt index {name} failed ({e}); still serving {serving}");
-                failed = Some(name);
-            }
-        }
-    }
-}
 
 async fn shutdown_signal() {
     let terminate = async {

@@ -152,6 +152,8 @@ async function openMap() {
   const panel = $("#map");
   panel.hidden = false;
   if (!mapDrawn) {
+    // The status line says how the last question was answered: back to that once the map is in.
+    const before = [$("#status").textContent, $("#status").classList.contains("weak")];
     status("Themenkarte wird berechnet …");
     let topics;
     try {
@@ -160,7 +162,7 @@ async function openMap() {
       status(error.message, true);
       return;
     }
-    status("");
+    status(...before);
     const svg = $("#map-canvas");
     const xs = topics.points.map((p) => p.x);
     const ys = topics.points.map((p) => p.y);
