@@ -6,6 +6,8 @@
 //! `cargo bench --bench serve` (bundled corpus, its dev questions in turn).
 //! `ANTWORT_BENCH_REQUESTS` sets the requests per concurrency level (default 10,000 in all).
 
+// Shared by the benches; this one does not run `antwort` one-shot.
+#[allow(dead_code)]
 mod common;
 
 use std::io::{BufRead, BufReader};
