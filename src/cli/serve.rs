@@ -367,7 +367,19 @@ async fn related(
 
 async fn topics(State(server): State<Shared>) -> Result<Response, ApiError> {
     let live = server.live();
-    blocking(move || Ok(Json(&live.topics().0).into_response())).await
+    blocking(move || {
+        let mut topics = serde_json::to_value(&live.topics().0)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        // Each point with its question, for a page to show what a point is.
+        let corpus = live.searcher.corpus();
+        for (point, pair) in
+            (topics["points"].as_array_mut().into_iter().flatten()).zip(corpus.pairs())
+        {
+            point["question"] = json!(pair.question);
+        }
+        Ok(Json(topics).into_response())
+    })
+    .await
 }
 
 async fn topic_map(State(server): State<Shared>) -> Result<Response, ApiError> {

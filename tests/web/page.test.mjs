@@ -218,7 +218,7 @@ describe("antwort serve: the page", { timeout: LIMIT_MS }, () => {
     });
     assert.ok(target, "some point of the map can be clicked");
     const pair = await api(`/v1/pairs/${encodeURIComponent(target.id)}`);
-    assert.ok(target.label, "the point has an aria-label");
+    assert.equal(target.label, pair.question, "a point is labelled with its question");
     await page.mouse.click(target.x, target.y);
     await visible("#pair");
     await page.waitForFunction((q) => document.querySelector("#pair h2").textContent === q, pair.question, {

@@ -179,10 +179,10 @@ async function openMap() {
       dot.setAttribute("fill", COLOURS[point.topic % COLOURS.length]);
       dot.setAttribute("tabindex", "0");
       dot.setAttribute("role", "link");
-      dot.setAttribute("aria-label", point.title);
+      dot.setAttribute("aria-label", point.question || point.title);
       dot.dataset.pair = point.id;
       const title = document.createElementNS(ns, "title");
-      title.textContent = point.title;
+      title.textContent = point.question || point.title;
       dot.append(title);
       svg.append(dot);
     }
