@@ -4,7 +4,8 @@
 //! the yardstick.
 //!
 //! `cargo bench --bench serve` (bundled corpus, its dev questions in turn).
-//! `ANTWORT_BENCH_REQUESTS` sets the requests per concurrency level (default 10,000 in all).
+//! `ANTWORT_BENCH_REQUESTS` sets the requests in all (default 10,000), `ANTWORT_BENCH_THREADS`
+//! the server's `--threads`.
 
 // Shared by the benches; this one does not run `antwort` one-shot.
 #[allow(dead_code)]
@@ -122,7 +123,11 @@ fn main() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_antwort"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_antwort"));
+    if let Ok(threads) = std::env::var("ANTWORT_BENCH_THREADS") {
+        server.args(["--threads", &threads]);
+    }
+    let mut server = server
         .arg("--index")
         .arg(&index)
         .args(["serve", "--addr", "127.0.0.1:0"])
