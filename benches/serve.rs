@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench serve` (bundled corpus, its dev questions in turn).
 //! `ANTWORT_BENCH_REQUESTS` sets the requests in all (default 10,000), `ANTWORT_BENCH_THREADS`
-//! the server's `--threads`.
+//! and `ANTWORT_BENCH_SESSIONS` the server's `--threads` and `--sessions`.
 
 // Shared by the benches; this one does not run `antwort` one-shot.
 #[allow(dead_code)]
@@ -127,10 +127,14 @@ fn main() {
     if let Ok(threads) = std::env::var("ANTWORT_BENCH_THREADS") {
         server.args(["--threads", &threads]);
     }
-    let mut server = server
+    server
         .arg("--index")
         .arg(&index)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", "127.0.0.1:0"]);
+    if let Ok(sessions) = std::env::var("ANTWORT_BENCH_SESSIONS") {
+        server.args(["--sessions", &sessions]);
+    }
+    let mut server = server
         .stderr(Stdio::piped())
         .spawn()
         .expect("antwort serve starts");

@@ -23,10 +23,15 @@ struct Server {
 
 impl Server {
     fn start(index: &Path) -> Server {
+        Server::start_with(index, &[])
+    }
+
+    fn start_with(index: &Path, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_antwort"))
             .arg("--index")
             .arg(index)
             .args(["serve", "--addr", "127.0.0.1:0", "--reload-ms", "100"])
+            .args(flags)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -423,7 +428,11 @@ fn two_servers_follow_a_rebuild_by_a_third_process_without_a_failed_request() {
     let index = dir.path().join("index");
     let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
     assert!(built.status.success(), "{}", stderr(&built));
-    let servers = [Server::start(&index), Server::start(&index)];
+    // The second embeds two queries at once.
+    let servers = [
+        Server::start(&index),
+        Server::start_with(&index, &["--sessions", "2"]),
+    ];
     let before: Vec<Value> = servers
         .iter()
         .map(|s| health(s)["generation"].clone())

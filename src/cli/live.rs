@@ -49,8 +49,9 @@ pub struct LiveIndex {
 }
 
 impl LiveIndex {
-    /// Opens `--index` as `ask` does: built or refreshed first when it needs to be.
-    pub fn open(cli: &Cli) -> anyhow::Result<LiveIndex> {
+    /// Opens `--index` as `ask` does: built or refreshed first when it needs to be; the model
+    /// with `sessions` ONNX sessions, to embed that many queries at once.
+    pub fn open(cli: &Cli, sessions: usize) -> anyhow::Result<LiveIndex> {
         if cli.reranker.is_some() {
             bail!("a server reranks with the built-in reranker only; leave out --reranker");
         }
@@ -60,7 +61,14 @@ impl LiveIndex {
             encoder,
             pairs,
             ..
-        } = open_parts(cli, &dir, None, Mode::Rerank, TokenizerScope::Whole)?;
+        } = open_parts(
+            cli,
+            &dir,
+            None,
+            Mode::Rerank,
+            TokenizerScope::Whole,
+            sessions,
+        )?;
         let encoder = Arc::new(encoder.context("a server needs the embedding model")?);
         let pairs = pairs.context("a server needs the pair space")?;
         let searcher =

@@ -219,7 +219,8 @@ impl ServerHandler for Tools {
 }
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    let index = Arc::new(LiveIndex::open(cli)?);
+    // An agent asks one question at a time: one session.
+    let index = Arc::new(LiveIndex::open(cli, 1)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

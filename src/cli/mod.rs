@@ -498,7 +498,7 @@ pub fn open_searcher_in(
         encoder,
         pairs,
         models,
-    } = open_parts(cli, dir, source, mode, scope)?;
+    } = open_parts(cli, dir, source, mode, scope, 1)?;
     let encoder = encoder.map(|e| Box::new(e) as Box<dyn Encoder>);
     let mut searcher = Searcher::new(index, encoder);
     if let Some(pairs) = pairs {
@@ -515,7 +515,8 @@ pub fn open_searcher_in(
 }
 
 /// What a searcher is made of, loaded: the live index (built or refreshed first when needed),
-/// the model when `mode` needs it, the pair space with it.
+/// the model when `mode` needs it (with `sessions` ONNX sessions, see
+/// [`E5Encoder::load_pool`]), the pair space with it.
 pub(crate) struct Opened {
     pub index: Index,
     pub encoder: Option<E5Encoder>,
@@ -529,6 +530,7 @@ pub(crate) fn open_parts(
     source: Option<CorpusSource>,
     mode: Mode,
     scope: TokenizerScope,
+    sessions: usize,
 ) -> anyhow::Result<Opened> {
     let source = source
         .or_else(|| dir.corpus_source())
@@ -551,7 +553,10 @@ pub(crate) fn open_parts(
                 );
                 let loaded = load_encoder(models, cli.threads, TokenizerScope::Whole)?;
                 build(&dir, &corpus, &source, &loaded, BuildOptions::default())?;
-                encoder = Some(loaded);
+                // The build's one session does for a query at a time; a pool is loaded anew.
+                if sessions <= 1 {
+                    encoder = Some(loaded);
+                }
             }
         }
     }
@@ -559,7 +564,10 @@ pub(crate) fn open_parts(
     let (index, encoder, pairs) = std::thread::scope(|threads| {
         let loading = (encoder.is_none() && mode.needs_embedder()).then(|| {
             let models = models.as_ref().expect("dense modes located the models");
-            threads.spawn(move || load_encoder(models, cli.threads, scope))
+            threads.spawn(move || match sessions {
+                0 | 1 => load_encoder(models, cli.threads, scope),
+                sessions => Ok(E5Encoder::load_pool(models, cli.threads, sessions)?),
+            })
         });
         let index = dir.open();
         // How the pairs relate (for the lift towards the best answer and "See also"), also

@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// given more than once. None by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Queries embedded at once: each is an ONNX session with its own copy of the model
+    /// (about 320 MB more each), sharing --threads. 2 on two cores raises the throughput of
+    /// concurrent clients by about half (docs/EVALUATION.md, "Serving").
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub sessions: usize,
     /// How often to look for a rebuilt index, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub reload_ms: u64,
@@ -59,7 +64,10 @@ pub struct ServeArgs {
 type Shared = Arc<LiveIndex>;
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let server: Shared = Arc::new(LiveIndex::open(cli)?);
+    if args.sessions == 0 {
+        anyhow::bail!("--sessions must be at least 1");
+    }
+    let server: Shared = Arc::new(LiveIndex::open(cli, args.sessions)?);
     let pairs_served = server.live().searcher.corpus().len();
     let app = router(Arc::clone(&server), &args.cors_origins)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

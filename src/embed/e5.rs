@@ -6,7 +6,8 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 
 use fastembed::{
     InitOptionsUserDefined, OutputKey, Pooling, SingleBatchOutput, TextEmbedding, TokenizerFiles,
@@ -184,8 +185,11 @@ pub enum TokenizerScope<'q> {
 /// A loaded embedding model.
 pub struct E5Encoder {
     /// An ONNX session runs one batch at a time (`TextEmbedding::transform` takes `&mut self`);
-    /// the lock is what lets one loaded model serve a searcher shared across threads.
-    session: Mutex<Session>,
+    /// the lock is what lets one loaded model serve a searcher shared across threads. One
+    /// session, but for a server ([`E5Encoder::load_pool`]).
+    sessions: Vec<Mutex<Session>>,
+    /// The session to wait for when all are busy, in turn.
+    next_session: AtomicUsize,
     vocabulary: Vocabulary,
     model_id: String,
     model_checksum: String,
@@ -248,6 +252,23 @@ const PLACEHOLDER_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddi
 impl E5Encoder {
     /// Loads ONNX Runtime, the model and its tokenizer, the last two in parallel.
     pub fn load(files: &ModelFiles, threads: usize, scope: TokenizerScope) -> Result<E5Encoder> {
+        Self::load_sessions(files, threads, 1, scope)
+    }
+
+    /// [`E5Encoder::load`] with `sessions` ONNX sessions sharing `threads` between them, so
+    /// that a server embeds that many queries at once. A short query gains little from a
+    /// second thread, and much from a second session while another query is embedded; each
+    /// session holds its own copy of the model and the tokenizer, whole.
+    pub fn load_pool(files: &ModelFiles, threads: usize, sessions: usize) -> Result<E5Encoder> {
+        Self::load_sessions(files, threads, sessions.max(1), TokenizerScope::Whole)
+    }
+
+    fn load_sessions(
+        files: &ModelFiles,
+        threads: usize,
+        sessions: usize,
+        scope: TokenizerScope,
+    ) -> Result<E5Encoder> {
         let started = std::time::Instant::now();
         let environment = ort_environment(files)?;
         let dir = files.model_dir();
@@ -266,23 +287,39 @@ impl E5Encoder {
         let onnx = read("model.onnx")?;
         std::thread::scope(|threads_scope| {
             let tokenizer = threads_scope.spawn(|| load_tokenizer(files, &dir, scope));
-            let model =
-                UserDefinedEmbeddingModel::new(onnx, placeholder).with_pooling(Pooling::Mean);
-            let options = InitOptionsUserDefined::new()
-                .with_max_length(MAX_TOKENS)
-                .with_intra_threads(threads.max(1))
-                .with_environment(environment);
-            let model = TextEmbedding::try_new_from_user_defined(model, options);
-            let (vocabulary, tokenizer, coverage) = tokenizer
+            // The last session takes the files themselves: copies freed later would stay in
+            // the allocator's arenas, resident.
+            let mut files_left = Some((onnx, placeholder));
+            let models: Vec<_> = (0..sessions)
+                .map(|i| {
+                    let (onnx, placeholder) = if i + 1 == sessions {
+                        files_left.take().expect("taken once, by the last session")
+                    } else {
+                        let (onnx, placeholder) = files_left.as_ref().expect("not taken yet");
+                        (onnx.clone(), placeholder.clone())
+                    };
+                    let model = UserDefinedEmbeddingModel::new(onnx, placeholder)
+                        .with_pooling(Pooling::Mean);
+                    let options = InitOptionsUserDefined::new()
+                        .with_max_length(MAX_TOKENS)
+                        .with_intra_threads((threads / sessions).max(1))
+                        .with_environment(environment.clone());
+                    TextEmbedding::try_new_from_user_defined(model, options)
+                })
+                .collect();
+            let (vocabulary, tokenizer, mut coverage) = tokenizer
                 .join()
                 .expect("tokenizer loading does not panic")?;
-            let mut model = model.map_err(|e| Error::Model {
-                message: format!(
-                    "cannot load the embedding model from {}: {e}",
-                    dir.display()
-                ),
-                fix: fetch_hint(&files.root),
-            })?;
+            let models = models
+                .into_iter()
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Model {
+                    message: format!(
+                        "cannot load the embedding model from {}: {e}",
+                        dir.display()
+                    ),
+                    fix: fetch_hint(&files.root),
+                })?;
             let prefix_tokens = |prefix: &str| {
                 tokenizer
                     .encode(prefix.trim_end(), false)
@@ -291,9 +328,21 @@ impl E5Encoder {
             };
             let query_prefix_tokens = prefix_tokens(QUERY_PREFIX)?;
             let passage_prefix_tokens = prefix_tokens(PASSAGE_PREFIX)?;
-            model.tokenizer = tokenizer;
+            // As with the files, the last session takes the tokenizer itself.
+            let mut sessions: Vec<Mutex<Session>> = Vec::with_capacity(models.len());
+            let mut models = models.into_iter().peekable();
+            let mut tokenizer = Some(tokenizer);
+            while let Some(mut model) = models.next() {
+                let (tokenizer, coverage) = match models.peek() {
+                    None => (tokenizer.take(), coverage.take()),
+                    Some(_) => (tokenizer.clone(), coverage.clone()),
+                };
+                model.tokenizer = tokenizer.expect("taken once, by the last session");
+                sessions.push(Mutex::new(Session { model, coverage }));
+            }
             Ok(E5Encoder {
-                session: Mutex::new(Session { model, coverage }),
+                sessions,
+                next_session: AtomicUsize::new(0),
                 piece_log_probs: vocabulary.piece_log_probs(),
                 vocabulary,
                 model_id: files.model_id().to_string(),
@@ -341,8 +390,20 @@ impl E5Encoder {
     /// The model, for one run; a run that panicked leaves nothing half-done behind (a run has
     /// no state between batches, and a tokenizer is replaced only whole), so a poisoned lock is
     /// taken over.
+    ///
+    /// The first free session, or when all are busy the next in turn.
     fn session(&self) -> MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(|e| e.into_inner())
+        for session in &self.sessions {
+            match session.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let turn = self.next_session.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        self.sessions[turn]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The log-probability of `word` under the tokenizer's unigram model: the sum over the

@@ -68,6 +68,7 @@ struct UnigramFile<'a> {
 
 /// What a tokenizer made by [`Vocabulary::covering`] can read: the pre-tokenized words it has
 /// seen, and which pieces it keeps.
+#[derive(Clone)]
 pub struct Coverage {
     kept: Vec<bool>,
     words: HashSet<String>,
