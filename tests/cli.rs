@@ -6,31 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::binary::{antwort, assert_clear_error, stderr, stdout};
-
-fn record(id: &str, question: &str, answer: &str) -> String {
-    serde_json::json!({ "id": id, "section": "test", "question": question, "answer": answer })
-        .to_string()
-}
+use common::small::record;
 
 fn small_corpus() -> String {
-    [
-        record(
-            "bread",
-            "Wie backe ich Brot?",
-            "Mehl, Wasser, Salz und Hefe verkneten und backen.",
-        ),
-        record(
-            "tea",
-            "Wie koche ich Tee?",
-            "Wasser aufkochen und die Teeblätter ziehen lassen.",
-        ),
-        record(
-            "bike",
-            "Wie repariere ich einen Fahrradreifen?",
-            "Den Schlauch flicken und wieder aufpumpen.",
-        ),
-    ]
-    .join("\n")
+    common::small::records().join("\n")
 }
 
 /// A temporary directory holding `faq.jsonl` (the small corpus) and its built `index`.

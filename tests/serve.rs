@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::binary::{antwort, stderr, stdout};
+use common::small::record;
 
 /// A running server, stopped with SIGTERM when dropped.
 struct Server {
@@ -395,10 +396,6 @@ fn every_path_of_the_openapi_document_is_served() {
     assert_eq!(status, 200, "{report}");
 }
 
-fn record(id: &str, question: &str, answer: &str) -> String {
-    json!({"id": id, "section": "test", "question": question, "answer": answer}).to_string()
-}
-
 fn health(server: &Server) -> Value {
     serde_json::from_str(&get(&server.url("/healthz")).1).unwrap()
 }
@@ -407,23 +404,7 @@ fn health(server: &Server) -> Value {
 fn two_servers_follow_a_rebuild_by_a_third_process_without_a_failed_request() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("faq.jsonl");
-    let mut lines = vec![
-        record(
-            "bread",
-            "Wie backe ich Brot?",
-            "Mehl, Wasser, Salz und Hefe verkneten und backen.",
-        ),
-        record(
-            "tea",
-            "Wie koche ich Tee?",
-            "Wasser aufkochen und die Teeblätter ziehen lassen.",
-        ),
-        record(
-            "bike",
-            "Wie repariere ich einen Fahrradreifen?",
-            "Den Schlauch flicken und wieder aufpumpen.",
-        ),
-    ];
+    let mut lines = common::small::records();
     std::fs::write(&corpus, lines.join("\n")).unwrap();
     let index = dir.path().join("index");
     let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);

@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod reference;
+pub mod small;
 
 use std::sync::OnceLock;
 
