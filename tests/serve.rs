@@ -515,3 +515,25 @@ fn sigterm_stops_the_server_cleanly() {
         server.log()
     );
 }
+
+#[test]
+fn a_connection_that_never_finishes_its_request_is_closed() {
+    use std::io::{Read, Write};
+    let server = Server::start(bundled_index());
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"POST /v1/ask HTTP/1.1\r\nHost: antwort\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = stream.read(&mut buffer).unwrap_or(0);
+    assert_eq!(read, 0, "{:?}", String::from_utf8_lossy(&buffer[..read]));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(30), "closed after {waited:?}");
+    let (status, report) = ask(&server, json!({"query": "Was ist LoRA?", "top_k": 1}));
+    assert_eq!((status, ids(&report)), (200, vec!["lora".to_string()]));
+}

@@ -14,6 +14,10 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
@@ -34,6 +38,8 @@ pub const MAX_QUERY_CHARS: usize = 4096;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request that takes longer gets a 503 instead of holding its connection.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection whose request head (line and headers) takes longer is closed.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PAGE: &str = include_str!("web/index.html");
 const SCRIPT: &str = include_str!("web/app.js");
@@ -91,13 +97,55 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(Arc::clone(&server).follow_rebuilds(Duration::from_millis(
             args.reload_ms.max(10),
         )));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server stopped")?;
+        accept(listener, app).await;
         eprintln!("antwort: stopped");
         anyhow::Ok(())
     })
+}
+
+/// Serves connections from `listener` until SIGINT or SIGTERM, then lets the requests in
+/// flight finish (for up to [`REQUEST_TIMEOUT`]).
+///
+/// Through hyper-util rather than `axum::serve`, to give every connection a deadline for its
+/// request head: a client that opens a connection and sends half a request would otherwise
+/// hold it for good.
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let mut connections = ConnectionBuilder::new(TokioExecutor::new());
+    connections
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    eprintln!("antwort: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = connections
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection the client broke off is the client's business.
+            let _ = connection.await;
+        });
+    }
+    if tokio::time::timeout(REQUEST_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("antwort: requests still in flight after {REQUEST_TIMEOUT:?}; stopping anyway");
+    }
 }
 
 fn router(server: Shared, cors_origins: &[String]) -> anyhow::Result<Router> {
