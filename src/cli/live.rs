@@ -16,6 +16,40 @@ use antwort::explore::{self, map_svg, Topics};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, Searcher};
 
+/// Answers (or related pairs) a request may ask for at most.
+pub const MAX_TOP_K: usize = 100;
+/// Characters of a query at most: the model reads 512 tokens of it anyway.
+pub const MAX_QUERY_CHARS: usize = 4096;
+
+/// `query` trimmed, or what is wrong with it: a request's question as `serve` and `mcp` take it.
+pub fn checked_query(query: &str) -> Result<&str, String> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err("the query is empty; ask a question, e.g. \"Was ist LoRA?\"".into());
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(format!(
+            "the query has {chars} characters; at most {MAX_QUERY_CHARS} are read"
+        ));
+    }
+    // Punctuation alone gives BM25 nothing and the model a vector near everything.
+    if !query.chars().any(char::is_alphanumeric) {
+        return Err("the query has no words to search for; ask a question".into());
+    }
+    Ok(query)
+}
+
+/// `top_k` if it is in 1..=[`MAX_TOP_K`], else what is wrong with it.
+pub fn checked_top_k(top_k: usize) -> Result<usize, String> {
+    match top_k {
+        1..=MAX_TOP_K => Ok(top_k),
+        _ => Err(format!(
+            "top_k must be between 1 and {MAX_TOP_K}, got {top_k}"
+        )),
+    }
+}
+
 /// One generation of the index, ready to answer.
 pub struct Live {
     pub searcher: Searcher,

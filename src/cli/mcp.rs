@@ -17,8 +17,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::live::LiveIndex;
-use super::serve::{MAX_QUERY_CHARS, MAX_TOP_K};
+use super::live::{checked_query, checked_top_k, LiveIndex};
 use super::{with_report, Asked, Cli};
 use antwort::explore;
 use antwort::retrieve::filter::{Condition, Filter};
@@ -66,13 +65,6 @@ struct Tools {
     tool_router: ToolRouter<Self>,
 }
 
-fn top_k(asked: Option<usize>, default: usize) -> Result<usize, String> {
-    match asked.unwrap_or(default) {
-        k @ 1..=MAX_TOP_K => Ok(k),
-        k => Err(format!("top_k must be between 1 and {MAX_TOP_K}, got {k}")),
-    }
-}
-
 /// Runs `work` off the protocol's threads: it embeds and ranks.
 async fn blocking(
     work: impl FnOnce() -> Result<CallToolResult, String> + Send + 'static,
@@ -98,16 +90,8 @@ impl Tools {
         &self,
         Parameters(arguments): Parameters<AskArguments>,
     ) -> Result<CallToolResult, String> {
-        let query = arguments.query.trim().to_string();
-        if query.is_empty() || !query.chars().any(char::is_alphanumeric) {
-            return Err("the query has no words to search for; ask a question".into());
-        }
-        if query.chars().count() > MAX_QUERY_CHARS {
-            return Err(format!(
-                "the query is longer than {MAX_QUERY_CHARS} characters"
-            ));
-        }
-        let k = top_k(arguments.top_k, SearchOptions::DEFAULT_TOP_K)?;
+        let query = checked_query(&arguments.query)?.to_string();
+        let k = checked_top_k(arguments.top_k.unwrap_or(SearchOptions::DEFAULT_TOP_K))?;
         let conditions = (arguments.filters.iter())
             .map(|text| text.parse::<Condition>())
             .collect::<Result<Vec<_>, _>>()
@@ -142,7 +126,7 @@ impl Tools {
         &self,
         Parameters(arguments): Parameters<RelatedArguments>,
     ) -> Result<CallToolResult, String> {
-        let k = top_k(arguments.top_k, 5)?;
+        let k = checked_top_k(arguments.top_k.unwrap_or(5))?;
         let live = self.index.live();
         blocking(move || {
             let doc = find(&live.searcher, &arguments.id)?;

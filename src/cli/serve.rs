@@ -24,16 +24,12 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use super::live::{Live, LiveIndex};
+use super::live::{checked_query, checked_top_k, Live, LiveIndex, MAX_QUERY_CHARS, MAX_TOP_K};
 use super::{with_report, Asked, Cli};
 use antwort::explore;
 use antwort::retrieve::filter::{Condition, Filter};
 use antwort::search::{Mode, SearchOptions, DEFAULT_FUSION};
 
-/// Answers a request may ask for at most.
-pub const MAX_TOP_K: usize = 100;
-/// Characters of a query at most: the model reads 512 tokens of it anyway.
-pub const MAX_QUERY_CHARS: usize = 4096;
 /// Bytes of a request body at most.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request that takes longer gets a 503 instead of holding its connection.
@@ -303,29 +299,10 @@ async fn ask(
     State(server): State<Shared>,
     JsonBody(request): JsonBody<AskRequest>,
 ) -> Result<Response, ApiError> {
-    let query = request.query.trim().to_string();
-    if query.is_empty() {
-        return Err(ApiError::bad_request(
-            "the query is empty; ask a question, e.g. {\"query\": \"Was ist LoRA?\"}",
-        ));
-    }
-    let chars = query.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "the query has {chars} characters; at most {MAX_QUERY_CHARS} are read"
-        )));
-    }
-    if !query.chars().any(char::is_alphanumeric) {
-        return Err(ApiError::bad_request(
-            "the query has no words to search for; ask a question",
-        ));
-    }
-    if !(1..=MAX_TOP_K).contains(&request.top_k) {
-        return Err(ApiError::bad_request(format!(
-            "top_k must be between 1 and {MAX_TOP_K}, got {}",
-            request.top_k
-        )));
-    }
+    let query = checked_query(&request.query)
+        .map_err(ApiError::bad_request)?
+        .to_string();
+    let top_k = checked_top_k(request.top_k).map_err(ApiError::bad_request)?;
     let mode = match &request.mode {
         None => Mode::Rerank,
         Some(name) => name
@@ -340,7 +317,7 @@ async fn ask(
     let explain = request.explain;
     blocking(move || {
         let searcher = &live.searcher;
-        let options = SearchOptions::new(mode, request.top_k, DEFAULT_FUSION);
+        let options = SearchOptions::new(mode, top_k, DEFAULT_FUSION);
         let filter = Filter::new(conditions);
         let allowed = filter
             .allowed(searcher.corpus())
@@ -402,17 +379,12 @@ async fn related(
     query: Result<Query<RelatedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if !(1..=MAX_TOP_K).contains(&query.top_k) {
-        return Err(ApiError::bad_request(format!(
-            "top_k must be between 1 and {MAX_TOP_K}, got {}",
-            query.top_k
-        )));
-    }
+    let top_k = checked_top_k(query.top_k).map_err(ApiError::bad_request)?;
     let live = server.live();
     let doc = find(&live, &id)?;
     blocking(move || {
         let pair = live.searcher.corpus().get(doc);
-        let related = explore::related(live.searcher.pair_space(), doc, query.top_k);
+        let related = explore::related(live.searcher.pair_space(), doc, top_k);
         Ok(
             Json(json!({"id": pair.id, "question": pair.question, "related": related}))
                 .into_response(),
