@@ -130,10 +130,34 @@ pub fn fuse(
         Fusion::Convex { alpha, .. } => {
             let lexical_norm = MinMax::of(lexical);
             let dense_norm = MinMax::of(dense);
-            for hit in &mut fused {
+            let combine = |l: f32, d: f32| alpha * d + (1.0 - alpha) * weight * l;
+            let mut deep = vec![false; fused.len()];
+            for (hit, deep) in fused.iter_mut().zip(&mut deep) {
                 let l = hit.lexical.map_or(0.0, |a| lexical_norm.apply(a.score));
                 let d = hit.dense.map_or(0.0, |a| dense_norm.apply(a.score));
-                hit.score = alpha * d + (1.0 - alpha) * weight * l;
+                *deep = !(in_head(hit.lexical) || in_head(hit.dense));
+                hit.score = if *deep {
+                    combine(l, d)
+                } else {
+                    // Below the normalisation depth an arm counts as if it had not found the
+                    // pair, as it would not have in a shallower list.
+                    combine(l.max(0.0), d.max(0.0))
+                };
+            }
+            // Pairs that neither arm has in its head follow the head, in their own order.
+            let (mut head_floor, mut deep_top) = (f32::INFINITY, f32::NEG_INFINITY);
+            for (hit, &deep) in fused.iter().zip(&deep) {
+                if deep {
+                    deep_top = deep_top.max(hit.score);
+                } else {
+                    head_floor = head_floor.min(hit.score);
+                }
+            }
+            if head_floor.is_finite() && deep_top.is_finite() {
+                let shift = (deep_top - head_floor).max(0.0) + DEEP_STEP;
+                for (hit, _) in fused.iter_mut().zip(&deep).filter(|(_, &deep)| deep) {
+                    hit.score -= shift;
+                }
             }
         }
     }
@@ -141,15 +165,36 @@ pub fn fuse(
     fused
 }
 
-/// Per-query min-max normalisation onto [0, 1]; a list whose scores are all equal maps to 1.
+/// How far the best pair beyond both arms' normalisation depth scores under the head's last.
+const DEEP_STEP: f32 = 1e-3;
+
+/// Whether an arm ranked a pair within its [`NORMALISATION_DEPTH`].
+fn in_head(rank: Option<ArmRank>) -> bool {
+    rank.is_some_and(|r| r.rank <= NORMALISATION_DEPTH)
+}
+
+/// How many of an arm's best candidates set its min-max normalisation: the candidates a
+/// default query (`SearchOptions::MIN_DEPTH`) fetches per arm.
+///
+/// Normalising over the whole list made a pair's fused score depend on how many answers were
+/// asked for: `ask -k 5` fetches 50 candidates an arm and `eval` (which needs 100 answers for
+/// R@100) 500, whose last scores lie far lower and squeeze the spread at the top. With a fixed
+/// depth, every top-k ranks its head the same, and `eval` measures what `ask` returns.
+pub const NORMALISATION_DEPTH: usize = 50;
+
+/// Per-query min-max normalisation: an arm's best score maps to 1 and its score at
+/// [`NORMALISATION_DEPTH`] (or its last, if shorter) to 0; deeper candidates fall below 0 in
+/// their order. A list whose normalising scores are all equal maps to 1.
 struct MinMax {
     min: f32,
     span: f32,
 }
 
 impl MinMax {
+    /// `list` best first.
     fn of(list: &[(usize, f32)]) -> MinMax {
-        let (min, max) = list
+        let head = &list[..list.len().min(NORMALISATION_DEPTH)];
+        let (min, max) = head
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
                 (lo.min(s), hi.max(s))
@@ -228,6 +273,27 @@ mod tests {
         };
         let fused = fuse(method, &[(1, 20.0), (2, 10.0)], &[(2, 0.9), (1, 0.7)], 1.0);
         assert!((fused[0].score - 0.5).abs() < 1e-6 && (fused[1].score - 0.5).abs() < 1e-6);
+    }
+
+    /// A deeper list (more answers asked for) leaves the order of the head as it was.
+    #[test]
+    fn convex_fusion_of_the_head_does_not_depend_on_the_depth() {
+        let method = Fusion::Convex {
+            alpha: 0.6,
+            adaptive: true,
+        };
+        let arm = |offset: usize, step: f32| -> Vec<(usize, f32)> {
+            (0..500)
+                .map(|i| ((i * 7 + offset) % 500, 1.0 - step * (i as f32).sqrt()))
+                .collect()
+        };
+        let (lexical, dense) = (arm(3, 0.08), arm(0, 0.01));
+        let shallow = fuse(method, &lexical[..50], &dense[..50], 0.8);
+        let deep = fuse(method, &lexical, &dense, 0.8);
+        assert_eq!(docs(&shallow)[..20], docs(&deep)[..20]);
+        for (a, b) in shallow.iter().zip(&deep).take(20) {
+            assert!((a.score - b.score).abs() < 1e-6, "{a:?} {b:?}");
+        }
     }
 
     proptest! {

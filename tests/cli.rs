@@ -305,13 +305,9 @@ fn related_and_topics_work_from_the_command_line() {
     assert!(std::fs::read_to_string(&map).unwrap().contains("<svg"));
 }
 
-/// A BEIR data set directory in one flag: its corpus is indexed inside it, its queries and
-/// graded qrels are judged, the JSON report says what was measured, and `--sweep` runs on it. A
-/// broken qrels line is an error with file and line.
-#[test]
-fn eval_runs_a_beir_directory_in_one_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let beir = dir.path();
+/// Writes a BEIR data set into `beir`: three German pairs and one English, one German and one
+/// colloquial query, each with one obvious answer.
+fn write_beir_set(beir: &Path) {
     let corpus = [
         (
             "bread",
@@ -333,6 +329,7 @@ fn eval_runs_a_beir_directory_in_one_flag() {
         serde_json::json!({"_id": id, "title": title, "text": text}).to_string()
     })
     .join("\n");
+    std::fs::create_dir_all(beir).unwrap();
     std::fs::write(beir.join("corpus.jsonl"), corpus).unwrap();
     let queries = [
         // English against German. Not "How do I bake bread?": to e5 that is as close to "Wie
@@ -347,6 +344,102 @@ fn eval_runs_a_beir_directory_in_one_flag() {
     std::fs::create_dir(beir.join("qrels")).unwrap();
     let qrels = "query-id\tcorpus-id\tscore\nq1\tbread\t2\nq2\ttea\t2\nq3\tbike\t2\nq3\ttea\t0\n";
     std::fs::write(beir.join("qrels/test.tsv"), qrels).unwrap();
+}
+
+/// `--suite`: the bundled queries and two BEIR sets in one table; each set's index is built
+/// once under `--suite-index` and reused, every set reports the default's own stages (the
+/// default last) and whether the default falls below one, and two sets of one name are a clear
+/// error.
+#[test]
+fn eval_suite_runs_every_set_through_the_default_and_its_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kitchen, garden) = (dir.path().join("kitchen"), dir.path().join("more/garden"));
+    write_beir_set(&kitchen);
+    write_beir_set(&garden);
+    let index = dir.path().join("bundled-index");
+    let suite_index = dir.path().join("suite");
+    let args = |format: &str| -> Vec<String> {
+        let mut args: Vec<String> = ["eval", "--suite", "bundled"].map(String::from).to_vec();
+        args.extend([&kitchen, &garden].map(|d| d.to_str().unwrap().to_string()));
+        args.extend(
+            [
+                "--suite-index",
+                suite_index.to_str().unwrap(),
+                "--format",
+                format,
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    fn as_strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+    let out = antwort(&index, &as_strs(&args("json")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for set in ["kitchen", "garden"] {
+        assert!(suite_index.join(set).join("CURRENT").is_file(), "{set}");
+    }
+    let suite: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sets = suite["sets"].as_array().unwrap();
+    let names: Vec<&str> = sets.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bundled-dev", "kitchen", "garden"]);
+    for set in sets {
+        let stages: Vec<&str> = (set["configs"].as_array().unwrap().iter())
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(stages, ["bm25", "dense", "hybrid", "rerank (default)"]);
+        let embed = set["configs"][3]["embed_p50_ms"].as_f64().unwrap();
+        assert!(embed > 0.0, "the default embeds its queries: {embed}");
+    }
+    assert_eq!(sets[1]["documents"], 3);
+    assert_eq!(sets[1]["judged_queries"], 3);
+    let default_rr = sets[2]["configs"][3]["evaluation"]["mean"]["RR@10"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        default_rr > 0.99,
+        "one obvious answer each: RR@10 {default_rr}"
+    );
+    assert_eq!(suite["macro_average"].as_array().unwrap().len(), 4);
+    assert!(suite["shortfalls"].is_array());
+
+    // Run again: the indexes are reused, and the text table says for each set whether the
+    // default held.
+    let out = antwort(&index, &as_strs(&args("text")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("building"), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("macro average (3 sets)"), "{table}");
+    for set in ["bundled-dev", "kitchen", "garden"] {
+        assert!(
+            table.contains(&format!("\n{set}: ")),
+            "no verdict for {set}: {table}"
+        );
+    }
+
+    let twin = dir.path().join("twin/kitchen");
+    write_beir_set(&twin);
+    let out = antwort(
+        &index,
+        &[
+            "eval",
+            "--suite",
+            kitchen.to_str().unwrap(),
+            twin.to_str().unwrap(),
+        ],
+    );
+    assert_clear_error(&out, &["two sets of the suite are named \"kitchen\""]);
+}
+
+/// A BEIR data set directory in one flag: its corpus is indexed inside it, its queries and
+/// graded qrels are judged, the JSON report says what was measured, and `--sweep` runs on it. A
+/// broken qrels line is an error with file and line.
+#[test]
+fn eval_runs_a_beir_directory_in_one_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let beir = dir.path();
+    write_beir_set(beir);
 
     let unused_index = beir.join("unused");
     let beir_arg = beir.to_str().unwrap();

@@ -8,7 +8,9 @@ use anyhow::Context;
 use super::{open_searcher_in, Cli, EvalArgs, Format, Split};
 use antwort::corpus::CorpusSource;
 use antwort::embed::TokenizerScope;
-use antwort::eval::{self, bundled, Config, ConfigReport, EvalManifest, EvalReport, Qrels, Query};
+use antwort::eval::{
+    self, bundled, Config, ConfigReport, EvalManifest, EvalReport, Qrels, Query, Suite, SuiteSet,
+};
 use antwort::fusion::Fusion;
 use antwort::index::IndexDir;
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
@@ -20,6 +22,9 @@ const DEFAULT_CONFIG: &str = "rerank (default)";
 const TRUSTWORTHY_QUERIES: usize = 100;
 
 pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
+    if !args.suite.is_empty() {
+        return suite(cli, args);
+    }
     let (queries, qrels, mut searcher) = inputs(cli, args)?;
     if args.sweep {
         return sweep(&mut searcher, args, &queries, &qrels);
@@ -57,21 +62,110 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The name `--suite` gives the bundled judged queries.
+const BUNDLED_SET: &str = "bundled";
+
+/// `--suite`: each set indexed once (kept under `--suite-index`) and run through the default's
+/// own stages, all in one table.
+fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
+    let mut sets = Vec::with_capacity(args.suite.len());
+    let mut names = std::collections::HashSet::new();
+    for entry in &args.suite {
+        let (name, queries, qrels, searcher) = if entry.as_os_str() == BUNDLED_SET {
+            let (queries, qrels) = bundled_set(args.split)?;
+            let searcher = open_searcher_in(
+                cli,
+                &IndexDir::new(&cli.index),
+                None,
+                Mode::Rerank,
+                TokenizerScope::Whole,
+            )?;
+            let split = format!("{:?}", args.split).to_lowercase();
+            (format!("{BUNDLED_SET}-{split}"), queries, qrels, searcher)
+        } else {
+            let name = set_name(entry)?;
+            let index = IndexDir::new(args.suite_index.join(&name));
+            let (queries, qrels, searcher) = beir_set(cli, entry, &index)?;
+            (name, queries, qrels, searcher)
+        };
+        if !names.insert(name.clone()) {
+            anyhow::bail!(
+                "two sets of the suite are named {name:?}; a set's index is kept by its \
+                 directory's name, so give each set a directory of its own name"
+            );
+        }
+        let top_k = searcher.corpus().len().min(100);
+        let configs = stage_configs(args, top_k)?;
+        eprintln!("eval: {name}: {} queries", queries.len());
+        let configs = eval::run_configs(&searcher, &configs, &queries, &qrels)?;
+        sets.push(SuiteSet {
+            name,
+            documents: searcher.corpus().len(),
+            judged_queries: configs.first().map_or(0, |c| c.evaluation.per_query.len()),
+            configs,
+        });
+    }
+    let suite = Suite::new(sets);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&suite)?),
+        Format::Md | Format::Text => print!("{}", suite.table(args.format == Format::Md)),
+    }
+    Ok(())
+}
+
+/// A BEIR set's name in the suite: its directory's.
+fn set_name(dir: &Path) -> anyhow::Result<String> {
+    let name = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open the data set {}", dir.display()))?;
+    name.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no directory name to call the set by", dir.display()))
+}
+
+/// The default's own stages, each as the flags set it: BM25, dense, their fusion, and the
+/// default (fusion, reranking and the lift).
+fn stage_configs(args: &EvalArgs, top_k: usize) -> anyhow::Result<Vec<Config>> {
+    let fusion = args.fusion.fusion()?;
+    [
+        ("bm25", Mode::Bm25),
+        ("dense", Mode::Dense),
+        ("hybrid", Mode::Hybrid),
+        (DEFAULT_CONFIG, Mode::Rerank),
+    ]
+    .into_iter()
+    .map(|(name, mode)| {
+        Ok(Config {
+            name: name.into(),
+            options: args.fusion.options_with(mode, top_k, fusion)?,
+        })
+    })
+    .collect()
+}
+
+/// A BEIR directory's judged queries and a searcher over its corpus, indexed in `index`.
+fn beir_set(
+    cli: &Cli,
+    dir: &Path,
+    index: &IndexDir,
+) -> anyhow::Result<(Vec<Query>, Qrels, Searcher)> {
+    let queries = eval::read_queries(&dir.join("queries.jsonl"))?;
+    let qrels = eval::read_qrels(&dir.join("qrels").join("test.tsv"))?;
+    let source = CorpusSource::File(dir.join("corpus.jsonl"));
+    let searcher = open_searcher_in(
+        cli,
+        index,
+        Some(source),
+        Mode::Rerank,
+        TokenizerScope::Whole,
+    )?;
+    Ok((queries, qrels, searcher))
+}
+
 /// The judged queries and a searcher over the corpus they judge.
 fn inputs(cli: &Cli, args: &EvalArgs) -> anyhow::Result<(Vec<Query>, Qrels, Searcher)> {
     if let Some(dir) = &args.beir {
-        let queries = eval::read_queries(&dir.join("queries.jsonl"))?;
-        let qrels = eval::read_qrels(&dir.join("qrels").join("test.tsv"))?;
-        let source = CorpusSource::File(dir.join("corpus.jsonl"));
-        let index = IndexDir::new(dir.join("antwort-index"));
-        let searcher = open_searcher_in(
-            cli,
-            &index,
-            Some(source),
-            Mode::Rerank,
-            TokenizerScope::Whole,
-        )?;
-        return Ok((queries, qrels, searcher));
+        return beir_set(cli, dir, &IndexDir::new(dir.join("antwort-index")));
     }
     let (queries, qrels) = match (&args.queries, &args.qrels) {
         (Some(q), Some(r)) => (eval::read_queries(q)?, eval::read_qrels(r)?),

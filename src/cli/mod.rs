@@ -146,6 +146,14 @@ pub struct EvalArgs {
     /// Try a grid of fusion and rerank settings and report the best.
     #[arg(long)]
     pub sweep: bool,
+    /// The default and each of its stages on several judged sets, one table with the macro
+    /// average and every set where the default falls below a stage: `bundled` (the bundled
+    /// judged queries of --split) or BEIR directories, e.g. `--suite bundled data/*/`.
+    #[arg(long, value_name = "SET", num_args = 1.., conflicts_with_all = ["beir", "queries", "sweep", "run_dir"])]
+    pub suite: Vec<PathBuf>,
+    /// Where --suite keeps each BEIR set's index, built once and reused: DIR/<set name>.
+    #[arg(long, value_name = "DIR", default_value = "suite-index")]
+    pub suite_index: PathBuf,
 }
 
 /// `antwort index --graph`.

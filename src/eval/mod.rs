@@ -13,6 +13,7 @@ mod harness;
 mod judgments;
 mod metrics;
 mod stats;
+mod suite;
 
 pub use harness::{
     query_kind, render, run_configs, Config, ConfigReport, EvalManifest, EvalReport,
@@ -23,6 +24,7 @@ pub use judgments::{
 };
 pub use metrics::{evaluate, Evaluation, Metrics};
 pub use stats::{percentile, randomization_test, RANDOMIZATION_TRIALS};
+pub use suite::{Shortfall, Suite, SuiteSet, SHORTFALL_TOLERANCE};
 
 #[cfg(test)]
 mod tests {
