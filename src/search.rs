@@ -127,7 +127,11 @@ pub const DEFAULT_FUSION: Fusion = Fusion::Convex {
 pub struct Hit {
     /// Ordinal of the pair in the corpus.
     pub doc: usize,
+    /// What the final order sorts by, on the last stage's own scale (in [`Mode::Rerank`] the
+    /// reranker's, lowered by the lift): comparable within one list, not across queries.
     pub score: f32,
+    /// The score to show ([`relevance`]): in [0, 1], never higher than the hit above it.
+    pub relevance: f32,
     pub lexical: Option<ArmRank>,
     pub dense: Option<ArmRank>,
     /// The fused score (in single-arm modes, that arm's score).
@@ -416,7 +420,7 @@ impl Searcher {
             .iter()
             .filter_map(|h| Some((h.doc, h.best_sentence?)))
             .collect();
-        let hits = ranked
+        let mut hits: Vec<Hit> = ranked
             .into_iter()
             .take(top_k)
             .map(
@@ -440,6 +444,7 @@ impl Searcher {
                     Hit {
                         doc: f.doc,
                         score,
+                        relevance: 0.0,
                         fused: f.score,
                         lexical: f.lexical,
                         dense: f.dense,
@@ -456,6 +461,11 @@ impl Searcher {
             )
             .collect();
         let calibration = self.index.manifest.calibration;
+        relevance(
+            &mut hits,
+            dense.hits.last().map(|h| h.score),
+            calibration.weak_below,
+        );
         // The dense list is best first: its head is the query's best similarity to any unit.
         let confidence = dense
             .hits
@@ -579,6 +589,37 @@ impl Searcher {
     }
 }
 
+/// How sharply the shown score rises from 0 to 1 around the index's confidence threshold, in
+/// cosine similarity: e5's similarities of a good and of a poor answer to one question lie a
+/// few hundredths apart, so a hit 0.04 above the threshold shows 0.88, one 0.04 below 0.12.
+const RELEVANCE_SCALE: f32 = 0.02;
+
+/// The scores a user reads, one meaning for every query and mode: how close each hit is to the
+/// query, in [0, 1], never higher than the hit above it.
+///
+/// With the model, a hit's closeness is its best sentence's cosine to the query on the index's
+/// own scale: a logistic around the threshold below which the corpus is taken not to answer
+/// ([`crate::index::Calibration`]), so 0.5 is that threshold on any corpus; a hit the dense arm
+/// did not list (`dense_floor` is its last) is at most as close as that last one. BM25 alone
+/// has no such scale: its score is a share of the best match of each of its two views
+/// ([`crate::retrieve::lexical`]), so there it is that sum halved. Either way each hit shows at
+/// most what the hit above it shows, so the shown scores fall with the final order that the
+/// reranker and the lift decided; the stage scores stay in `--explain`.
+fn relevance(hits: &mut [Hit], dense_floor: Option<f32>, weak_below: f32) {
+    let mut ceiling = 1.0f32;
+    for hit in hits {
+        let closeness = match dense_floor {
+            Some(floor) => {
+                let similarity = hit.dense.map_or(floor, |d| d.score);
+                1.0 / (1.0 + (-(similarity - weak_below) / RELEVANCE_SCALE).exp())
+            }
+            None => hit.fused / 2.0,
+        };
+        ceiling = ceiling.min(closeness.clamp(0.0, 1.0));
+        hit.relevance = ceiling;
+    }
+}
+
 /// A searcher is shared across threads as it is.
 const _: () = {
     const fn shareable<T: Send + Sync>() {}
@@ -661,6 +702,33 @@ mod tests {
             let answer = &searcher.corpus().get(gan.doc).answer;
             let excerpt = &answer[gan.excerpt.clone()];
             assert!(excerpt.contains("Diskriminator"), "{mode:?}: {excerpt:?}");
+        }
+    }
+
+    /// The shown score is in [0, 1] and never rises down the list, in every mode, however the
+    /// stages ordered it.
+    #[test]
+    fn shown_scores_are_bounded_and_fall_with_the_order() {
+        let (_dir, searcher) = searcher();
+        for mode in Mode::ALL {
+            let options = SearchOptions::new(mode, 4, DEFAULT_FUSION);
+            for query in [
+                "Was ist LoRA?",
+                "Rauschen im Bild",
+                "Generator",
+                "xyz Fälschung",
+            ] {
+                let hits = searcher.search(query, &options).unwrap().hits;
+                let shown: Vec<f32> = hits.iter().map(|h| h.relevance).collect();
+                assert!(
+                    shown.iter().all(|s| (0.0..=1.0).contains(s)),
+                    "{mode:?} {query}: {shown:?}"
+                );
+                assert!(
+                    shown.windows(2).all(|w| w[0] >= w[1]),
+                    "{mode:?} {query}: {shown:?}"
+                );
+            }
         }
     }
 

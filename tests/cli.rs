@@ -68,6 +68,15 @@ fn ask_builds_a_missing_index_and_answers_in_json() {
         .unwrap()
         .contains("Low-Rank Adaptation"));
     assert!(top["score"].as_f64().unwrap() > results[1]["score"].as_f64().unwrap());
+    // The shown score reads the same on any query: in [0, 1], falling down the list, and above
+    // one half for an answer the corpus clearly has.
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{scores:?}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores[0] > 0.5, "{scores:?}");
     let [start, end] = [&top["excerpt_byte_range"][0], &top["excerpt_byte_range"][1]]
         .map(|v| v.as_u64().unwrap() as usize);
     assert_eq!(

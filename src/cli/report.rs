@@ -45,6 +45,8 @@ pub struct ReportHit<'a> {
     /// The pair's metadata fields; omitted when it has none.
     #[serde(skip_serializing_if = "no_metadata")]
     pub metadata: &'a Metadata,
+    /// How close the hit is to the query, in [0, 1]; never above the hit before it (0.5 is the
+    /// index's threshold of a confident answer; see `search::relevance`).
     pub score: f32,
     /// The answer sentence that matched best.
     pub excerpt: &'a str,
@@ -79,6 +81,9 @@ pub struct HitExplain {
     pub dense: Option<DenseExplain>,
     pub fused_score: f32,
     pub rerank_score: Option<f32>,
+    /// What the final order sorts by: the last stage's score (after the lift, in the full
+    /// pipeline), comparable only within this list.
+    pub final_score: f32,
 }
 
 #[derive(Serialize)]
@@ -153,7 +158,7 @@ impl<'a> Report<'a> {
                     question: &pair.question,
                     answer: &pair.answer,
                     metadata: &pair.metadata,
-                    score: hit.score,
+                    score: hit.relevance,
                     excerpt: &pair.answer[hit.excerpt.clone()],
                     excerpt_byte_range: [hit.excerpt.start, hit.excerpt.end],
                     matched_terms: matched.into_iter().collect(),
@@ -299,6 +304,7 @@ fn explain_hit(hit: &Hit, fields: &FieldScores) -> HitExplain {
         }),
         fused_score: hit.fused,
         rerank_score: hit.rerank,
+        final_score: hit.score,
     }
 }
 
@@ -327,6 +333,7 @@ impl HitExplain {
         if let Some(r) = self.rerank_score {
             parts.push(format!("rerank {r:.4}"));
         }
+        parts.push(format!("final {:.4}", self.final_score));
         parts.join(" · ")
     }
 }

@@ -554,7 +554,7 @@ pub fn openapi_document() -> serde_json::Value {
                     "question": {"type": "string"},
                     "answer": {"type": "string"},
                     "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "score": {"type": "number"},
+                    "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "How close the answer is to the question, never above the answer before it; 0.5 is the index's threshold of a confident answer"},
                     "excerpt": {"type": "string", "description": "The answer sentence that matched best"},
                     "excerpt_byte_range": {"type": "array", "items": {"type": "integer"}},
                     "excerpt_match_byte_ranges": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
