@@ -328,51 +328,32 @@ impl Searcher {
         let top_k = options.top_k.min(pairs);
         let depth = options.depth.max(top_k).min(pairs);
 
-        let encoder = if options.mode.needs_embedder() {
-            Some(self.encoder.as_deref().ok_or_else(|| {
+        let mut encoding = None;
+        if options.mode.needs_embedder() {
+            let encoder = self.encoder.as_deref().ok_or_else(|| {
                 Error::Usage(format!(
                     "mode {} needs the embedding model",
                     options.mode.name()
                 ))
-            })?)
-        } else {
-            None
-        };
-        // BM25 needs nothing of the embedding, so it runs on the other core while the model
-        // reads the query: a warm query then costs its embedding and what follows it, not
-        // its embedding plus BM25.
-        let embed = || -> Result<(Option<Encoding>, Duration)> {
+            })?;
             let started = Instant::now();
-            let encoding = encoder.map(|e| self.encode(e, query)).transpose()?;
-            Ok((encoding, started.elapsed()))
-        };
-        let lexical = || -> Result<(Retrieved, Duration)> {
-            if options.mode == Mode::Dense {
-                return Ok((Retrieved::default(), Duration::ZERO));
-            }
-            let started = Instant::now();
-            let query = RetrievalQuery {
-                text: query,
-                encoding: None,
-                allowed,
-            };
-            let result = self.index.lexical.retrieve(&query, depth)?;
-            Ok((result, started.elapsed()))
-        };
-        let (embedded, lexical) = match encoder {
-            Some(_) => rayon::join(embed, lexical),
-            None => (embed(), lexical()),
-        };
-        let (encoding, embed_time) = embedded?;
-        let (lexical, lexical_time) = lexical?;
-        timings.embed = embed_time;
-        timings.lexical = lexical_time;
+            encoding = Some(self.encode(encoder, query)?);
+            timings.embed = started.elapsed();
+        }
         let retrieval = RetrievalQuery {
             text: query,
             encoding: encoding.as_ref(),
             allowed,
         };
 
+        let lexical = if options.mode == Mode::Dense {
+            Retrieved::default()
+        } else {
+            let started = Instant::now();
+            let result = self.index.lexical.retrieve(&retrieval, depth)?;
+            timings.lexical = started.elapsed();
+            result
+        };
         let dense = if options.mode.needs_embedder() {
             let started = Instant::now();
             let arm = DenseRetriever {
