@@ -544,6 +544,62 @@ fn a_damaged_graph_is_a_clear_error_without_a_panic_trace() {
     assert_clear_error(&out, &["damaged", "antwort index"]);
 }
 
+/// The graph policy of the last `antwort index` holds until another is given: `ask`'s own
+/// rebuild of a changed corpus and a plain `antwort index` keep the graph, `--graph never` drops
+/// it.
+#[test]
+fn a_rebuild_keeps_the_graph_policy_it_was_last_given() {
+    let (dir, index) = indexed_small_corpus_with(&["--graph", "always"]);
+    let graph = || -> bool {
+        let live = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+        index
+            .join(live.trim())
+            .join("vectors/graph.hnsw.graph")
+            .is_file()
+    };
+    let manifest_graph = || -> String {
+        let live = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+        let manifest = std::fs::read_to_string(index.join(live.trim()).join("manifest.json"));
+        let manifest: serde_json::Value = serde_json::from_str(&manifest.unwrap()).unwrap();
+        manifest["graph"].as_str().unwrap().to_string()
+    };
+    assert!(graph());
+    assert_eq!(manifest_graph(), "always");
+
+    let corpus = dir.path().join("faq.jsonl");
+    let mut text = std::fs::read_to_string(&corpus).unwrap();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&record(
+        "kite",
+        "Wie baue ich einen Drachen?",
+        "Aus Stäben, Papier und Schnur.",
+    ));
+    text.push('\n');
+    std::fs::write(&corpus, text).unwrap();
+    let out = antwort(&index, &["ask", "Drachen bauen", "-k", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("building the index"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(graph(), "ask's rebuild kept the graph");
+
+    let corpus = corpus.to_str().unwrap();
+    let out = antwort(&index, &["index", "--corpus", corpus, "--full"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(graph(), "a plain rebuild kept the graph");
+    let out = antwort(
+        &index,
+        &["index", "--corpus", corpus, "--full", "--graph", "never"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!graph());
+    assert_eq!(manifest_graph(), "never");
+}
+
 /// Damaged point files and pair space: one clear error naming the file and the fix.
 #[test]
 fn damaged_points_and_pair_space_are_clear_errors() {

@@ -74,9 +74,10 @@ pub enum Command {
         full: bool,
         /// Add an HNSW graph over the embeddings: `auto` from 200,000 distinct unit vectors on,
         /// where scanning them all would cost more than embedding the query; below that the
-        /// scan is exact and no slower.
-        #[arg(long, value_enum, default_value_t = GraphArg::Auto)]
-        graph: GraphArg,
+        /// scan is exact and no slower. Without it, the choice of the index's last build
+        /// (`auto` for a new index), which `ask`'s own rebuilds keep too.
+        #[arg(long, value_enum)]
+        graph: Option<GraphArg>,
     },
     /// Answer a question; builds or refreshes the index first when needed.
     Ask(AskArgs),
@@ -361,9 +362,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
                     Reuse::Unchanged
                 },
                 graph: match graph {
-                    GraphArg::Auto => GraphPolicy::Auto,
-                    GraphArg::Always => GraphPolicy::Always,
-                    GraphArg::Never => GraphPolicy::Never,
+                    Some(GraphArg::Auto) => GraphPolicy::Auto,
+                    Some(GraphArg::Always) => GraphPolicy::Always,
+                    Some(GraphArg::Never) => GraphPolicy::Never,
+                    None => last_graph_policy(&IndexDir::new(&cli.index)),
                 },
             };
             index(&cli, corpus.as_deref(), options)
@@ -532,6 +534,16 @@ pub(crate) struct Opened {
     pub models: Option<ModelFiles>,
 }
 
+/// The graph policy the index's last build was given: the default for a new index, and for
+/// one whose manifest cannot be read (the rebuild that is about to happen replaces it).
+fn last_graph_policy(dir: &IndexDir) -> GraphPolicy {
+    dir.manifest()
+        .ok()
+        .flatten()
+        .map(|m| m.graph)
+        .unwrap_or_default()
+}
+
 pub(crate) fn open_parts(
     cli: &Cli,
     dir: &IndexDir,
@@ -560,7 +572,11 @@ pub(crate) fn open_parts(
                     dir.root().display()
                 );
                 let loaded = load_encoder(models, cli.threads, TokenizerScope::Whole)?;
-                build(&dir, &corpus, &source, &loaded, BuildOptions::default())?;
+                let options = BuildOptions {
+                    graph: last_graph_policy(&dir),
+                    ..BuildOptions::default()
+                };
+                build(&dir, &corpus, &source, &loaded, options)?;
                 // The build's one session does for a query at a time; a pool is loaded anew.
                 if sessions <= 1 {
                     encoder = Some(loaded);

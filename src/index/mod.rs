@@ -93,6 +93,10 @@ pub struct Manifest {
     pub calibration: Calibration,
     /// What the build embedded, reused and spent.
     pub build: BuildStats,
+    /// Whether the build was asked for an HNSW graph; a rebuild not told otherwise keeps it
+    /// (manifests from before it was recorded read as the default, `auto`).
+    #[serde(default)]
+    pub graph: GraphPolicy,
 }
 
 /// What one build did, kept in its manifest.
@@ -605,6 +609,7 @@ fn write_generation(
             tokens_embedded,
             seconds,
         },
+        graph,
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     std::fs::write(dir.join(MANIFEST), json)

@@ -48,8 +48,10 @@ pub struct UnitHit {
 /// query's embedding, see docs/EVALUATION.md, "Scale".
 pub const GRAPH_FROM_ROWS: usize = 200_000;
 
-/// Whether a build adds an HNSW graph over the rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Whether a build adds an HNSW graph over the rows. A build records the one it was given in
+/// its manifest, and a rebuild that is not told otherwise keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GraphPolicy {
     /// From [`GRAPH_FROM_ROWS`] rows on.
     #[default]
