@@ -73,13 +73,7 @@ fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     for entry in &args.suite {
         let (name, queries, qrels, searcher) = if entry.as_os_str() == BUNDLED_SET {
             let (queries, qrels) = bundled_set(args.split)?;
-            let searcher = open_searcher_in(
-                cli,
-                &IndexDir::new(&cli.index),
-                None,
-                Mode::Rerank,
-                TokenizerScope::Whole,
-            )?;
+            let searcher = default_index_searcher(cli)?;
             let split = format!("{:?}", args.split).to_lowercase();
             (format!("{BUNDLED_SET}-{split}"), queries, qrels, searcher)
         } else {
@@ -171,14 +165,13 @@ fn inputs(cli: &Cli, args: &EvalArgs) -> anyhow::Result<(Vec<Query>, Qrels, Sear
         (Some(q), Some(r)) => (eval::read_queries(q)?, eval::read_qrels(r)?),
         _ => bundled_set(args.split)?,
     };
-    let searcher = open_searcher_in(
-        cli,
-        &IndexDir::new(&cli.index),
-        None,
-        Mode::Rerank,
-        TokenizerScope::Whole,
-    )?;
-    Ok((queries, qrels, searcher))
+    Ok((queries, qrels, default_index_searcher(cli)?))
+}
+
+/// A searcher over the index of `--index`, built or refreshed first when needed.
+fn default_index_searcher(cli: &Cli) -> anyhow::Result<Searcher> {
+    let index = IndexDir::new(&cli.index);
+    open_searcher_in(cli, &index, None, Mode::Rerank, TokenizerScope::Whole)
 }
 
 fn bundled_set(split: Split) -> anyhow::Result<(Vec<Query>, Qrels)> {
