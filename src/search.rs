@@ -18,7 +18,7 @@ use crate::fusion::{self, ArmRank, Fused, Fusion};
 use crate::index::Index;
 use crate::rerank::{self, Candidate, LateInteractionReranker, RerankQuery, Reranker};
 use crate::retrieve::dense::{DenseRetriever, NeighbourSearch};
-use crate::retrieve::lexical::distinct_terms;
+use crate::retrieve::lexical::{self, distinct_terms};
 use crate::retrieve::{best_first, Allowed, PairHit, RetrievalQuery, Retrieved, Retriever};
 use crate::similarity::PairSpace;
 use crate::text::matching_spans;
@@ -582,8 +582,8 @@ const RELEVANCE_SCALE: f32 = 0.02;
 /// own scale: a logistic around the threshold below which the corpus is taken not to answer
 /// ([`crate::index::Calibration`]), so 0.5 is that threshold on any corpus; a hit the dense arm
 /// did not list (`dense_floor` is its last) is at most as close as that last one. BM25 alone
-/// has no such scale: its score is a share of the best match of each of its two views
-/// ([`crate::retrieve::lexical`]), so there it is that sum halved. Either way each hit shows at
+/// has no such scale: its score sums the shares of the best match of each of its views
+/// ([`lexical::VIEWS`]), so there it is that sum over the views. Either way each hit shows at
 /// most what the hit above it shows, so the shown scores fall with the final order that the
 /// reranker and the lift decided; the stage scores stay in `--explain`.
 fn relevance(hits: &mut [Hit], dense_floor: Option<f32>, weak_below: f32) {
@@ -594,7 +594,7 @@ fn relevance(hits: &mut [Hit], dense_floor: Option<f32>, weak_below: f32) {
                 let similarity = hit.dense.map_or(floor, |d| d.score);
                 1.0 / (1.0 + (-(similarity - weak_below) / RELEVANCE_SCALE).exp())
             }
-            None => hit.fused / 2.0,
+            None => hit.fused / lexical::VIEWS as f32,
         };
         ceiling = ceiling.min(closeness.clamp(0.0, 1.0));
         hit.relevance = ceiling;

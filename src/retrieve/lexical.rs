@@ -293,7 +293,8 @@ impl Retriever for LexicalIndex {
         let words = self.top(&searcher, &words, depth, allowed)?;
         let grams = disjunction(&grams, &self.fields.grams());
         let grams = self.top(&searcher, &grams, depth, allowed)?;
-        let mut hits = sum_scaled(&[words, grams]);
+        let views: [_; VIEWS] = [words, grams];
+        let mut hits = sum_scaled(&views);
         hits.truncate(depth);
         Ok(Retrieved {
             hits: hits
@@ -327,6 +328,10 @@ fn disjunction(terms: &[String], fields: &[(Field, f32)]) -> BooleanQuery {
     }
     BooleanQuery::new(clauses)
 }
+
+/// The views a query is scored in, words and character grams: each adds at most 1 to a pair's
+/// score ([`sum_scaled`]), so a pair's lexical score is at most this.
+pub const VIEWS: usize = 2;
 
 /// Sums hit lists after dividing each by its best score, best first (ties by ordinal).
 ///
