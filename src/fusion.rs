@@ -173,8 +173,8 @@ fn in_head(rank: Option<ArmRank>) -> bool {
     rank.is_some_and(|r| r.rank <= NORMALISATION_DEPTH)
 }
 
-/// How many of an arm's best candidates set its min-max normalisation: the candidates a
-/// default query (`SearchOptions::MIN_DEPTH`) fetches per arm.
+/// How many of an arm's best candidates set its min-max normalisation; a query fetches at
+/// least this many per arm (`search::SearchOptions::MIN_DEPTH`).
 ///
 /// Normalising over the whole list made a pair's fused score depend on how many answers were
 /// asked for: `ask -k 5` fetches 50 candidates an arm and `eval` (which needs 100 answers for

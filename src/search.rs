@@ -102,7 +102,9 @@ impl std::str::FromStr for Mode {
 
 impl SearchOptions {
     pub const DEFAULT_TOP_K: usize = 5;
-    pub const MIN_DEPTH: usize = 50;
+    /// Candidates each arm fetches at least: the depth fusion normalises over, so that any
+    /// `top_k` ranks its head as a default query does.
+    pub const MIN_DEPTH: usize = fusion::NORMALISATION_DEPTH;
 
     pub fn new(mode: Mode, top_k: usize, fusion: Fusion) -> SearchOptions {
         SearchOptions {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use clap::ValueEnum;
 
 use super::{open_searcher_in, Cli, EvalArgs, Format, Split};
 use antwort::corpus::CorpusSource;
@@ -74,8 +75,16 @@ fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         let (name, queries, qrels, searcher) = if entry.as_os_str() == BUNDLED_SET {
             let (queries, qrels) = bundled_set(args.split)?;
             let searcher = default_index_searcher(cli)?;
-            let split = format!("{:?}", args.split).to_lowercase();
-            (format!("{BUNDLED_SET}-{split}"), queries, qrels, searcher)
+            let split = args
+                .split
+                .to_possible_value()
+                .expect("every split has a name");
+            (
+                format!("{BUNDLED_SET}-{}", split.get_name()),
+                queries,
+                qrels,
+                searcher,
+            )
         } else {
             let name = set_name(entry)?;
             let index = IndexDir::new(args.suite_index.join(&name));

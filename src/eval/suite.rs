@@ -22,7 +22,7 @@ pub struct SuiteSet {
 }
 
 impl SuiteSet {
-    fn default(&self) -> Option<&ConfigReport> {
+    fn default_config(&self) -> Option<&ConfigReport> {
         self.configs.last()
     }
 
@@ -82,7 +82,9 @@ impl Suite {
         let shortfalls = sets
             .iter()
             .flat_map(|set| {
-                let default = set.default().map_or(0.0, |d| d.evaluation.mean.ndcg10);
+                let default = set
+                    .default_config()
+                    .map_or(0.0, |d| d.evaluation.mean.ndcg10);
                 let stages = &set.configs[..set.configs.len().saturating_sub(1)];
                 stages
                     .iter()
