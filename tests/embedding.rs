@@ -168,5 +168,22 @@ fn int8_model_follows_the_reference_4_bit_model() {
         .unwrap();
     let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
     assert!(worst >= 0.999, "cosine {worst} on {:.60}", texts[at]);
-    assert!(mean >= 0.9995, "mean cosine {mean}");
+    assert!(mean >= expected_mean_cosine(), "mean cosine {mean}");
+}
+
+/// The mean cosine the int8 graph keeps to the reference on this CPU. With VNNI, ONNX Runtime
+/// multiplies uint8 by int8 into 32-bit sums exactly; without it (AVX2, or AVX-512 before
+/// VNNI) its kernel uses `vpmaddubsw`, whose pairwise sums saturate at 16 bits, as ONNX
+/// Runtime's quantization guide warns. Measured on an AVX2-only EPYC: mean 0.99938, worst
+/// 0.99904, still within the 0.999 every vector must keep.
+fn expected_mean_cosine() -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let vnni = std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni");
+        if !vnni {
+            return 0.9993;
+        }
+    }
+    0.9995
 }
