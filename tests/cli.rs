@@ -427,8 +427,11 @@ fn eval_suite_runs_every_set_through_the_default_and_its_stages() {
         );
     }
 
+    // Two sets of one name: a clear error before anything is built over the first one's index.
     let twin = dir.path().join("twin/kitchen");
     write_beir_set(&twin);
+    let live = || std::fs::read_to_string(suite_index.join("kitchen/CURRENT")).unwrap();
+    let before = live();
     let out = antwort(
         &index,
         &[
@@ -436,9 +439,12 @@ fn eval_suite_runs_every_set_through_the_default_and_its_stages() {
             "--suite",
             kitchen.to_str().unwrap(),
             twin.to_str().unwrap(),
+            "--suite-index",
+            suite_index.to_str().unwrap(),
         ],
     );
     assert_clear_error(&out, &["two sets of the suite are named \"kitchen\""]);
+    assert_eq!(live(), before);
 }
 
 /// A BEIR data set directory in one flag: its corpus is indexed inside it, its queries and

@@ -69,27 +69,20 @@ const BUNDLED_SET: &str = "bundled";
 /// `--suite`: each set indexed once (kept under `--suite-index`) and run through the default's
 /// own stages, all in one table.
 fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
-    let mut sets = Vec::with_capacity(args.suite.len());
+    let bundled_name = || {
+        let split = (args.split.to_possible_value()).expect("every split has a name");
+        format!("{BUNDLED_SET}-{}", split.get_name())
+    };
+    // Every name first: a set's index is kept by its name, so a second set of one name would
+    // otherwise rebuild the first one's index before the clash is seen.
     let mut names = std::collections::HashSet::new();
+    let mut named = Vec::with_capacity(args.suite.len());
     for entry in &args.suite {
-        let (name, queries, qrels, searcher) = if entry.as_os_str() == BUNDLED_SET {
-            let (queries, qrels) = bundled_set(args.split)?;
-            let searcher = default_index_searcher(cli)?;
-            let split = args
-                .split
-                .to_possible_value()
-                .expect("every split has a name");
-            (
-                format!("{BUNDLED_SET}-{}", split.get_name()),
-                queries,
-                qrels,
-                searcher,
-            )
+        let bundled = entry.as_os_str() == BUNDLED_SET;
+        let name = if bundled {
+            bundled_name()
         } else {
-            let name = set_name(entry)?;
-            let index = IndexDir::new(args.suite_index.join(&name));
-            let (queries, qrels, searcher) = beir_set(cli, entry, &index)?;
-            (name, queries, qrels, searcher)
+            set_name(entry)?
         };
         if !names.insert(name.clone()) {
             anyhow::bail!(
@@ -97,6 +90,17 @@ fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
                  directory's name, so give each set a directory of its own name"
             );
         }
+        named.push((name, (!bundled).then_some(entry)));
+    }
+    let mut sets = Vec::with_capacity(named.len());
+    for (name, beir) in named {
+        let (queries, qrels, searcher) = match beir {
+            None => {
+                let (queries, qrels) = bundled_set(args.split)?;
+                (queries, qrels, default_index_searcher(cli)?)
+            }
+            Some(dir) => beir_set(cli, dir, &IndexDir::new(args.suite_index.join(&name)))?,
+        };
         let top_k = searcher.corpus().len().min(100);
         let configs = stage_configs(args, top_k)?;
         eprintln!("eval: {name}: {} queries", queries.len());
