@@ -172,10 +172,10 @@ impl Quantizer {
     /// Restores into `row` what [`Quantizer::encode`] stored, offset and all.
     ///
     /// The codes are spread to a byte a dimension first, so that the restoring loop runs over
-    /// equal-length arrays with a select in place of a table look-up and vectorises; a look-up
-    /// per dimension made restoring, not the products, most of MaxSim's time. The levels are
-    /// symmetric (`LEVELS[3 - c] == -LEVELS[c]`), so a code picks the outer or inner level of
-    /// its dimension and a sign, which restores exactly `restored[d][c]`.
+    /// equal-length arrays and picks each level with bit operations: the branch a code took
+    /// before mispredicted, and made restoring, not the products, most of MaxSim's time. The
+    /// levels are symmetric (`LEVELS[3 - c] == -LEVELS[c]`), so a code picks the outer or inner
+    /// level of its dimension and a sign, which restores exactly `restored[d][c]`.
     fn decode(&self, gain: f32, codes: &[u8], row: &mut [f32], spread_codes: &mut Vec<u8>) {
         spread_codes.resize(codes.len() * DIMS_PER_BYTE, 0);
         for (four, &byte) in spread_codes.chunks_exact_mut(DIMS_PER_BYTE).zip(codes) {
