@@ -146,10 +146,15 @@ fn main() {
     for (depth, p50) in rerank_latency(&searcher, &queries) {
         println!("| built-in rerank of {depth} candidates, p50 | {p50:.3} ms |");
     }
-    // A cross-encoder is not bundled: measured when ANTWORT_RERANKER names one.
-    if let Some(dir) = std::env::var_os(antwort::rerank::cross_encoder::RERANKER_ENV) {
+    // The cross-encoder ANTWORT_RERANKER names, else the English one `scripts/fetch-models`
+    // installs: its cost depends on the candidates' length, not on their language.
+    {
+        let dir = match std::env::var_os(antwort::rerank::cross_encoder::RERANKER_ENV) {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => models.english_reranker_dir().unwrap(),
+        };
         let cross_encoder =
-            antwort::rerank::cross_encoder::CrossEncoder::load(dir.as_ref(), &models, 2).unwrap();
+            antwort::rerank::cross_encoder::CrossEncoder::load(&dir, &models, 2).unwrap();
         // A searcher of its own, so that criterion below measures the built-in default.
         let embedder = E5Encoder::load(&models, 2, TokenizerScope::Whole).unwrap();
         let crossed = Searcher::new(index_dir.open().unwrap(), Some(Box::new(embedder)))

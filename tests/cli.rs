@@ -635,6 +635,20 @@ fn out_of_range_weights_are_a_clear_error() {
         &["--related-weight must be 0 or more"],
     );
     assert_clear_error(&ask("--alpha=2"), &["--alpha must be between 0 and 1"]);
+    let output = antwort(
+        &index,
+        &[
+            "ask",
+            "Was ist LoRA?",
+            "--reranker",
+            "ms-marco",
+            "--reranker-weight=2",
+        ],
+    );
+    assert_clear_error(
+        &output,
+        &["--reranker-weight must be between 0 and 1, got 2"],
+    );
 }
 
 /// Sizes beyond the corpus mean all of it: `-k`, `--depth` and `--rerank-depth` as large as a

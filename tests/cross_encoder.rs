@@ -1,7 +1,8 @@
-//! The cross-encoder reranker on a real ONNX model: the untrained test cross-encoder that
-//! `scripts/models/make_test_reranker.py` builds from the fetched embedding model. Its scores
-//! mean nothing, so these tests check plumbing (loading, batching, order, truncation, errors),
-//! never relevance.
+//! The cross-encoder reranker on real ONNX models. Most tests use the untrained test
+//! cross-encoder that `scripts/models/make_test_reranker.py` builds from the fetched embedding
+//! model: its scores mean nothing, so they check plumbing (loading, batching, order,
+//! truncation, errors). The trained English cross-encoder that `scripts/fetch-models` installs
+//! is checked for relevance, alone and blended with the fused score.
 
 mod common;
 
@@ -13,7 +14,7 @@ use antwort::corpus::{Corpus, CorpusSource, QaPair};
 use antwort::embed::E5Encoder;
 use antwort::index::{Index, IndexDir};
 use antwort::rerank::cross_encoder::{CrossEncoder, RERANKER_FILES};
-use antwort::rerank::{Candidate, RerankQuery, Reranker};
+use antwort::rerank::{Blended, Candidate, RerankQuery, Reranker};
 use antwort::search::{Mode, SearchOptions, Searcher, DEFAULT_FUSION};
 use antwort::Error;
 
@@ -310,6 +311,75 @@ fn the_reranker_trait_scores_question_and_answer() {
             "Wie trainiert man günstig, ohne alle Gewichte zu ändern?"
         ),
     );
+}
+
+/// The trained English cross-encoder reads an answer where retrieval read words: of three
+/// answers that share the query's words, it puts the one that answers first; blended with the
+/// fused score (`--reranker ms-marco`) it still does, and at weight 0 the order is fusion's.
+#[test]
+fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
+    let pair = |id: &str, question: &str, answer: &str| QaPair {
+        id: id.into(),
+        section: String::new(),
+        question: question.into(),
+        answer: answer.into(),
+        metadata: Default::default(),
+    };
+    let pairs = [
+        pair(
+            "deactivate",
+            "Can I take a break from my account?",
+            "You can deactivate your account for a while; your profile is hidden and you can \
+             come back at any time by logging in again.",
+        ),
+        pair(
+            "delete",
+            "How do I remove my account for good?",
+            "Open Settings, choose Your information, then Delete account. After 30 days the \
+             account and everything in it is gone and cannot be restored.",
+        ),
+        pair(
+            "password",
+            "I forgot my password",
+            "On the login page choose Forgot password; we send a link to the address of your \
+             account.",
+        ),
+    ];
+    const QUESTION: &str = "how to permanently delete my account";
+    let (dir, index, embedder) = indexed(&pairs);
+    let open = || IndexDir::new(dir.path().join("index")).open().unwrap();
+    let models = common::models();
+    let english = models.english_reranker_dir().unwrap();
+    let model = CrossEncoder::load(&english, &models, 2).unwrap();
+    let texts: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{}\n{}", p.question, p.answer))
+        .collect();
+    let logits = model.scores(QUESTION, &as_strs(&texts)).unwrap();
+    assert!(
+        logits[1] > logits[0] + 2.0 && logits[1] > logits[2] + 2.0,
+        "the deletion answer should lead clearly: {logits:?}"
+    );
+
+    let searcher = |weight: f32| {
+        let model = CrossEncoder::load(&english, &models, 2).unwrap();
+        Searcher::new(open(), Some(Box::new(common::encoder())))
+            .with_reranker(Box::new(Blended::new(model, weight).unwrap()))
+    };
+    let mut options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
+    options.related_weight = 0.0;
+    let order = |searcher: &Searcher| -> Vec<String> {
+        let answers = searcher.search(QUESTION, &options).unwrap();
+        common::ids(searcher, &answers)
+    };
+    let blended = searcher(antwort::rerank::cross_encoder::DEFAULT_WEIGHT);
+    assert_eq!(blended.reranker_name(), "cross-encoder");
+    assert_eq!(order(&blended)[0], "delete");
+    let fused = Searcher::new(index, Some(Box::new(embedder)));
+    let mut hybrid = options;
+    hybrid.mode = Mode::Hybrid;
+    let fused_order = common::ids(&fused, &fused.search(QUESTION, &hybrid).unwrap());
+    assert_eq!(order(&searcher(0.0)), fused_order);
 }
 
 /// `pairs` indexed with the real embedding model into a temporary directory, kept alive by

@@ -18,6 +18,8 @@ use antwort::embed::{E5Encoder, Encoder, ModelFiles, Progress, TokenizerScope, M
 use antwort::explore;
 use antwort::fusion::Fusion;
 use antwort::index::{BuildLock, BuildOptions, BuildStats, Index, IndexDir, Reuse, Staleness};
+use antwort::rerank::cross_encoder::CrossEncoder;
+use antwort::rerank::Blended;
 use antwort::retrieve::dense::GraphPolicy;
 use antwort::retrieve::filter::{Allowed, Condition, Filter};
 use antwort::search::{Mode, SearchOptions, Searcher};
@@ -51,10 +53,16 @@ pub struct Cli {
     /// Threads for the embedding model.
     #[arg(long, global = true, default_value_t = default_threads())]
     pub threads: usize,
-    /// A cross-encoder directory (ONNX model + tokenizer files) to rerank with instead of the
-    /// built-in reranker; see the README for how to get one.
-    #[arg(long, global = true, env = antwort::rerank::cross_encoder::RERANKER_ENV, value_name = "DIR")]
+    /// A cross-encoder to rerank with instead of the built-in reranker, its scores blended with
+    /// the fused ones (--reranker-weight): `ms-marco`, the English one `scripts/fetch-models`
+    /// installs (English corpora only), or a directory with an ONNX cross-encoder and its
+    /// tokenizer files.
+    #[arg(long, global = true, env = antwort::rerank::cross_encoder::RERANKER_ENV, value_name = "ms-marco|DIR")]
     pub reranker: Option<PathBuf>,
+    /// The cross-encoder's share of the final order against the fused score, in [0, 1]; 1 ranks
+    /// by the cross-encoder alone.
+    #[arg(long, global = true, default_value_t = antwort::rerank::cross_encoder::DEFAULT_WEIGHT)]
+    pub reranker_weight: f32,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -503,6 +511,10 @@ pub fn open_searcher_in(
     mode: Mode,
     scope: TokenizerScope,
 ) -> anyhow::Result<Searcher> {
+    let weight = cli.reranker_weight;
+    if cli.reranker.is_some() && !(0.0..=1.0).contains(&weight) {
+        bail!("--reranker-weight must be between 0 and 1, got {weight}");
+    }
     let Opened {
         index,
         encoder,
@@ -515,12 +527,26 @@ pub fn open_searcher_in(
         searcher = searcher.with_pair_space(pairs);
     }
     match (&cli.reranker, mode, &models) {
-        (Some(dir), Mode::Rerank, Some(models)) => {
-            let cross_encoder =
-                antwort::rerank::cross_encoder::CrossEncoder::load(dir, models, cli.threads)?;
-            Ok(searcher.with_reranker(Box::new(cross_encoder)))
+        (Some(choice), Mode::Rerank, Some(models)) => {
+            let dir = cross_encoder_dir(choice, models)?;
+            let cross_encoder = CrossEncoder::load(&dir, models, cli.threads)?;
+            let blended = Blended::new(cross_encoder, cli.reranker_weight)?;
+            Ok(searcher.with_reranker(Box::new(blended)))
         }
         _ => Ok(searcher),
+    }
+}
+
+/// `--reranker`'s name for the English cross-encoder that `scripts/fetch-models` installs.
+pub const ENGLISH_RERANKER: &str = "ms-marco";
+
+/// The directory `--reranker` names: the fetched English cross-encoder for
+/// [`ENGLISH_RERANKER`] (unless a directory of that name is there), else the directory given.
+fn cross_encoder_dir(choice: &Path, models: &ModelFiles) -> antwort::Result<PathBuf> {
+    if choice == Path::new(ENGLISH_RERANKER) && !choice.exists() {
+        models.english_reranker_dir()
+    } else {
+        Ok(choice.to_path_buf())
     }
 }
 

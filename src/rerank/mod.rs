@@ -6,8 +6,10 @@
 //! - [`LateInteractionReranker`], built in: needs nothing beyond the embedding model already
 //!   loaded; it compares every token of the query with every token of each candidate
 //!   ([`late_interaction`]);
-//! - [`cross_encoder::CrossEncoder`]: a user-supplied ONNX cross-encoder through fastembed's
-//!   `TextRerank`, reading query and answer together.
+//! - [`cross_encoder::CrossEncoder`]: an ONNX cross-encoder through fastembed's `TextRerank`,
+//!   reading query and answer together (an English one is fetched; others the user supplies),
+//!   mixed with the fused score by [`Blended`] so that it refines fusion's order rather than
+//!   replacing it.
 //!
 //! Whichever scored them, [`lift::lift_related`] then orders the answers after the best one by
 //! how related they are to it, as well as by their own score.
@@ -17,10 +19,12 @@ use rayon::prelude::*;
 use crate::corpus::QaPair;
 use crate::error::Result;
 
+pub mod blend;
 pub mod cross_encoder;
 pub mod late_interaction;
 pub mod lift;
 
+pub use blend::Blended;
 pub use late_interaction::{DocTokens, QueryTokens};
 pub use lift::lift_related;
 
