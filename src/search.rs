@@ -79,8 +79,9 @@ pub struct SearchOptions {
     /// lists them.
     pub rerank_depth: usize,
     /// How much the answers follow their relatedness to the best one
-    /// ([`rerank::lift_related`]); 0 keeps the reranker's order.
-    pub related_weight: f32,
+    /// ([`rerank::lift_related`]); 0 keeps the reranker's order, `None` takes the reranker's
+    /// own ([`Reranker::related_weight`]).
+    pub related_weight: Option<f32>,
 }
 
 impl std::str::FromStr for Mode {
@@ -113,7 +114,7 @@ impl SearchOptions {
             fusion,
             depth: top_k.saturating_mul(5).max(Self::MIN_DEPTH),
             rerank_depth: rerank::DEFAULT_RERANK_DEPTH,
-            related_weight: rerank::DEFAULT_RELATED_WEIGHT,
+            related_weight: None,
         }
     }
 }
@@ -258,6 +259,12 @@ impl Searcher {
     /// The reranker's name.
     pub fn reranker_name(&self) -> &'static str {
         self.reranker.name()
+    }
+
+    /// The weight of the lift towards the best answer that `options` give with this
+    /// searcher's reranker.
+    pub fn related_weight(&self, options: &SearchOptions) -> f32 {
+        (options.related_weight).unwrap_or_else(|| self.reranker.related_weight())
     }
 
     /// Uses `pairs`, built elsewhere (e.g. while the model loads), as the searcher's pair space;
@@ -517,7 +524,7 @@ impl Searcher {
             .collect();
         head.sort_by(best_first);
         let below: Vec<usize> = ranked[reranked..].iter().map(|r| r.fused.doc).collect();
-        let weight = options.related_weight;
+        let weight = self.related_weight(options);
         // Built on first use only when needed.
         let space = (weight > 0.0).then(|| self.pair_space());
         let scored = rerank::lift_related(&head, &below, weight, |a, b| {

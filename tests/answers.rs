@@ -181,7 +181,7 @@ fn answers_below_the_rerank_depth_keep_their_fused_order() {
     let searcher = bundled();
     let mut options = SearchOptions::new(Mode::Rerank, 30, DEFAULT_FUSION);
     options.rerank_depth = 5;
-    options.related_weight = 0.0;
+    options.related_weight = Some(0.0);
     let answers = searcher
         .search("Wie bewertet man ein Sprachmodell?", &options)
         .unwrap();
@@ -224,7 +224,7 @@ fn answers_related_to_the_best_are_lifted() {
     let query = "Mein Generator erzeugt immer wieder fast dieselben Bilder, was hilft dagegen?";
     let ids = |searcher: &antwort::search::Searcher, weight: f32| {
         let mut options = SearchOptions::new(Mode::Rerank, 36, DEFAULT_FUSION);
-        options.related_weight = weight;
+        options.related_weight = Some(weight);
         let hits = searcher.search(query, &options).unwrap().hits;
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
         hits.iter()

@@ -367,7 +367,7 @@ fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
             .with_reranker(Box::new(Blended::new(model, weight).unwrap()))
     };
     let mut options = SearchOptions::new(Mode::Rerank, 3, DEFAULT_FUSION);
-    options.related_weight = 0.0;
+    options.related_weight = Some(0.0);
     let order = |searcher: &Searcher| -> Vec<String> {
         let answers = searcher.search(QUESTION, &options).unwrap();
         common::ids(searcher, &answers)

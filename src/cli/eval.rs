@@ -26,7 +26,8 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     if !args.suite.is_empty() {
         return suite(cli, args);
     }
-    let (queries, qrels, mut searcher) = inputs(cli, args)?;
+    let (mut queries, qrels, mut searcher) = inputs(cli, args)?;
+    at_most(&mut queries, args);
     if args.sweep {
         return sweep(&mut searcher, args, &queries, &qrels);
     }
@@ -94,13 +95,14 @@ fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     }
     let mut sets = Vec::with_capacity(named.len());
     for (name, beir) in named {
-        let (queries, qrels, searcher) = match beir {
+        let (mut queries, qrels, searcher) = match beir {
             None => {
                 let (queries, qrels) = bundled_set(args.split)?;
                 (queries, qrels, default_index_searcher(cli)?)
             }
             Some(dir) => beir_set(cli, dir, &IndexDir::new(args.suite_index.join(&name)))?,
         };
+        at_most(&mut queries, args);
         let top_k = searcher.corpus().len().min(100);
         let configs = stage_configs(args, top_k)?;
         eprintln!("eval: {name}: {} queries", queries.len());
@@ -118,6 +120,13 @@ fn suite(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         Format::Md | Format::Text => print!("{}", suite.table(args.format == Format::Md)),
     }
     Ok(())
+}
+
+/// `--max-queries`: the first N queries only.
+fn at_most(queries: &mut Vec<Query>, args: &EvalArgs) {
+    if let Some(n) = args.max_queries {
+        queries.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
 }
 
 /// A BEIR set's name in the suite: its directory's.
@@ -258,7 +267,7 @@ fn manifest(
         judged_queries: reports.first().map_or(0, |r| r.evaluation.per_query.len()),
         rerank: searcher.reranker_name(),
         rerank_depth: default.map_or(0, |o| o.rerank_depth),
-        related_weight: default.map_or(0.0, |o| o.related_weight),
+        related_weight: default.map_or(0.0, |o| searcher.related_weight(&o)),
         default_config: default
             .map_or(String::new(), |o| format!("{} {}", o.mode.name(), o.fusion)),
     }
@@ -298,7 +307,7 @@ fn sweep(
                     let mut options = SearchOptions::new(Mode::Rerank, top_k, fusion);
                     options.depth = depth.max(top_k);
                     options.rerank_depth = rerank_depth;
-                    options.related_weight = related_weight;
+                    options.related_weight = Some(related_weight);
                     configs.push(Config {
                         name: format!(
                             "{fusion} depth={depth} rerank-depth={rerank_depth} \

@@ -163,6 +163,10 @@ pub struct EvalArgs {
     /// Where --suite keeps each BEIR set's index, built once and reused: DIR/<set name>.
     #[arg(long, value_name = "DIR", default_value = "suite-index")]
     pub suite_index: PathBuf,
+    /// Only the first N queries of each set, in file order: for a stage too slow for all of
+    /// them, such as a cross-encoder over long answers. The table says how many were judged.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_queries: Option<u64>,
 }
 
 /// `antwort index --graph`.
@@ -245,9 +249,10 @@ pub struct FusionArgs {
     #[arg(long, default_value_t = antwort::rerank::DEFAULT_RERANK_DEPTH)]
     pub rerank_depth: usize,
     /// How much the answers after the best follow their relatedness to it, in units of the
-    /// spread of the reranked scores; 0 keeps the reranker's order.
-    #[arg(long, default_value_t = antwort::rerank::DEFAULT_RELATED_WEIGHT)]
-    pub related_weight: f32,
+    /// spread of the reranked scores; 0 keeps the reranker's order [default: 1 with the
+    /// built-in reranker, 0 with a cross-encoder].
+    #[arg(long)]
+    pub related_weight: Option<f32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -292,11 +297,10 @@ impl FusionArgs {
         if top_k == 0 {
             bail!("--top-k must be at least 1");
         }
-        if !(self.related_weight.is_finite() && self.related_weight >= 0.0) {
-            bail!(
-                "--related-weight must be 0 or more, got {}",
-                self.related_weight
-            );
+        if let Some(weight) = self.related_weight {
+            if !(weight.is_finite() && weight >= 0.0) {
+                bail!("--related-weight must be 0 or more, got {weight}");
+            }
         }
         let mut options = SearchOptions::new(mode, top_k, fusion);
         if let Some(depth) = self.depth {
@@ -578,9 +582,16 @@ pub(crate) fn open_parts(
     scope: TokenizerScope,
     sessions: usize,
 ) -> anyhow::Result<Opened> {
-    let source = source
-        .or_else(|| dir.corpus_source())
-        .unwrap_or(CorpusSource::Bundled);
+    let source = match source.or_else(|| dir.corpus_source()) {
+        Some(source) => source,
+        // An index whose manifest does not say what it was built from: say why, rather than
+        // rebuild it for the bundled corpus and answer from that.
+        None if dir.exists() => {
+            dir.manifest()?;
+            CorpusSource::Bundled
+        }
+        None => CorpusSource::Bundled,
+    };
     // BM25 over an existing index needs no model; everything else does.
     let models = match ModelFiles::locate(cli.model_dir.as_deref()) {
         Ok(models) => Some(models),

@@ -34,7 +34,7 @@
 //! collected by a later build. The locks are the operating system's: they end with the process
 //! that held them, however it ends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,8 +52,10 @@ use crate::retrieve::lexical::LexicalIndex;
 use crate::similarity::PairSpace;
 
 mod generations;
+pub mod integrity;
 mod lock;
 
+pub use integrity::{FileSum, FileSums};
 pub use lock::BuildLock;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
@@ -97,6 +99,10 @@ pub struct Manifest {
     /// (manifests from before it was recorded read as the default, `auto`).
     #[serde(default)]
     pub graph: GraphPolicy,
+    /// Every file of the generation, checked when it is opened ([`integrity`]); empty in
+    /// manifests from before they were kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: FileSums,
 }
 
 /// What one build did, kept in its manifest.
@@ -272,7 +278,14 @@ impl IndexDir {
         let Some((dir, bytes)) = self.read_live(MANIFEST) else {
             return Ok(None);
         };
-        let bytes = bytes.context(|| format!("cannot read {}", dir.join(MANIFEST).display()))?;
+        let bytes = bytes.map_err(|e| {
+            Error::index_caused(
+                &dir,
+                "manifest.json cannot be read; rebuild the index with `antwort index` (and \
+                 `--corpus FILE` for a corpus of your own)",
+                e,
+            )
+        })?;
         Self::parse_manifest(&dir, &bytes).map(Some)
     }
 
@@ -352,8 +365,15 @@ impl IndexDir {
                 ),
             ));
         }
+        integrity::verify(&dir, &manifest.files)?;
         let corpus = read_indexed_corpus(&dir.join(CORPUS))?;
-        let lexical = LexicalIndex::open(&dir.join(LEXICAL))?;
+        let lexical = LexicalIndex::open(&dir.join(LEXICAL)).map_err(|e| {
+            Error::index_caused(
+                dir.join(LEXICAL),
+                "the lexical index is damaged; rebuild it with `antwort index`",
+                e,
+            )
+        })?;
         let vectors = VectorIndex::load(&dir.join(VECTORS))?;
         let tokens = TokenIndex::load(&dir.join(TOKENS))?;
         let unit_fits = |unit: &Unit| {
@@ -610,6 +630,7 @@ fn write_generation(
             seconds,
         },
         graph,
+        files: integrity::sum_files(dir)?,
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     std::fs::write(dir.join(MANIFEST), json)

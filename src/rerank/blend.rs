@@ -38,6 +38,10 @@ impl<R: Reranker> Reranker for Blended<R> {
         self.inner.name()
     }
 
+    fn related_weight(&self) -> f32 {
+        self.inner.related_weight()
+    }
+
     fn score(&self, query: &RerankQuery, candidates: &[Candidate]) -> Result<Vec<f32>> {
         let model = self.inner.score(query, candidates)?;
         let fused: Vec<f32> = candidates.iter().map(|c| c.fused_score).collect();

@@ -120,6 +120,12 @@ impl Reranker for CrossEncoder {
         "cross-encoder"
     }
 
+    /// None: on every English set measured, the cross-encoder's order (alone or blended)
+    /// lost nDCG@10 to the lift (docs/EVALUATION.md, "Cross-encoder").
+    fn related_weight(&self) -> f32 {
+        0.0
+    }
+
     /// Scores each candidate's question and answer together, as the model reads a passage; the
     /// fused score is not used, the model sees the text itself.
     fn score(&self, query: &RerankQuery, candidates: &[Candidate]) -> Result<Vec<f32>> {

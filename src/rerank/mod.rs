@@ -67,6 +67,13 @@ pub struct Candidate<'a> {
 pub trait Reranker: Send + Sync {
     fn name(&self) -> &'static str;
     fn score(&self, query: &RerankQuery, candidates: &[Candidate]) -> Result<Vec<f32>>;
+
+    /// How much the answers after the best follow their relatedness to it
+    /// ([`lift_related`]) unless the query says: whether this reranker's order gains from the
+    /// lift is measured per reranker.
+    fn related_weight(&self) -> f32 {
+        DEFAULT_RELATED_WEIGHT
+    }
 }
 
 /// The built-in reranker: late interaction ([`late_interaction`]) between the query's
