@@ -8,7 +8,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use antwort::corpus::{Corpus, CorpusSource};
+use antwort::index::Manifest;
+use rand::{Rng, SeedableRng};
 
 use common::binary::{antwort, stderr, stdout};
 
@@ -162,4 +167,188 @@ fn every_file_of_a_generation_damaged_three_ways() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The pair whose answer the two corpus versions of the crash test disagree on, and the
+/// question that finds it.
+const CHANGED_PAIR: &str = "lora";
+const CHANGED_QUESTION: &str = "Was ist LoRA?";
+
+/// The bundled corpus as a JSON Lines file, its [`CHANGED_PAIR`] answer marked with `version`.
+fn corpus_version(path: &Path, version: &str) -> String {
+    let corpus = Corpus::load(&CorpusSource::Bundled).unwrap();
+    let mut answer = String::new();
+    let lines: Vec<String> = corpus
+        .pairs()
+        .iter()
+        .map(|pair| {
+            let mut pair = pair.clone();
+            if pair.id == CHANGED_PAIR {
+                pair.answer = format!("{} (Fassung {version})", pair.answer);
+                answer = pair.answer.clone();
+            }
+            serde_json::to_string(&pair).unwrap()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+    answer
+}
+
+/// A build's phases in order, with their share of its wall time as one uninterrupted build of
+/// the same kind spent them (model loading and reading first; the manifest and the swap of
+/// `CURRENT` last).
+fn phases(manifest: &Manifest, wall: Duration) -> Vec<(&'static str, Duration, Duration)> {
+    let s = manifest.build.seconds;
+    let inside = [
+        ("lexical", s.lexical),
+        ("embedding", s.embed),
+        ("token states", s.tokens),
+        ("vectors", s.vectors),
+        ("pair space", s.pairs),
+        ("calibration", s.calibrate),
+    ];
+    let wall = wall.as_secs_f64();
+    let tail = 0.02_f64.min(wall / 10.0);
+    let mut at = (wall - s.total - tail).max(0.0);
+    let mut phases = vec![("model load, reading", 0.0, at)];
+    for (name, seconds) in inside {
+        phases.push((name, at, at + seconds));
+        at += seconds;
+    }
+    phases.push(("manifest, swap", at, wall));
+    phases
+        .into_iter()
+        .map(|(name, start, end)| {
+            let seconds = |x: f64| Duration::from_secs_f64(x.max(0.0));
+            (name, seconds(start), seconds(end.max(start)))
+        })
+        .collect()
+}
+
+/// `antwort index` killed with SIGKILL at a random moment, again and again, each kill aimed
+/// into a phase of the build in turn, alternately building two versions of the corpus that
+/// differ in one answer, from scratch (`--full`) and incrementally. After every kill `antwort
+/// ask` must answer from a complete generation, the old or the new one and never a mix: the
+/// answer it shows is the one in the corpus the live manifest names. At the end an
+/// uninterrupted build succeeds and leaves one generation and no abandoned build behind.
+#[test]
+fn builds_killed_at_random_moments_leave_a_complete_index() {
+    let kills: usize = std::env::var("ANTWORT_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12);
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let versions = [dir.path().join("a.jsonl"), dir.path().join("b.jsonl")];
+    let answers = [
+        corpus_version(&versions[0], "A"),
+        corpus_version(&versions[1], "B"),
+    ];
+    let build = |corpus: &Path, full: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_antwort"));
+        command
+            .arg("--index")
+            .arg(&index)
+            .args(["index", "--corpus"])
+            .arg(corpus)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if full {
+            command.arg("--full");
+        }
+        command
+    };
+    let live_manifest = || -> Manifest {
+        let path = live_generation(&index).join("manifest.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    // One uninterrupted build of each kind times its phases.
+    let mut timed = Vec::new();
+    for (corpus, full) in [(&versions[0], true), (&versions[1], false)] {
+        let started = Instant::now();
+        assert!(build(corpus, full).status().unwrap().success());
+        timed.push(phases(&live_manifest(), started.elapsed()));
+    }
+
+    let mut random = rand::rngs::SmallRng::seed_from_u64(0x616e_7477_6f72_74);
+    let mut survived = 0;
+    let mut finished_first = 0;
+    let mut by_phase = std::collections::BTreeMap::<(usize, &str), usize>::new();
+    let mut failures = Vec::new();
+    for kill in 0..kills {
+        let target = &versions[kill % 2];
+        let full = kill % 4 < 2;
+        let phases = &timed[usize::from(!full)];
+        let order = kill % phases.len();
+        let (phase, start, end) = phases[order];
+        let delay = start + (end - start).mul_f64(random.random::<f64>());
+        let mut child = build(target, full).spawn().unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            finished_first += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        *by_phase.entry((order, phase)).or_default() += 1;
+
+        let case = format!("kill {kill} in {phase} ({} ms)", delay.as_millis());
+        let output = antwort(&index, &["ask", CHANGED_QUESTION, "--json", "-k", "1"]);
+        if !output.status.success() {
+            failures.push(format!("{case}: ask failed: {}", stderr(&output)));
+            continue;
+        }
+        let manifest = live_manifest();
+        let CorpusSource::File(live) = &manifest.corpus_source else {
+            failures.push(format!("{case}: the live index is not of either version"));
+            continue;
+        };
+        let expected = &answers[usize::from(live == &versions[1])];
+        let shown = answers_of(&output);
+        if shown.first().map(|(id, answer)| (id.as_str(), answer)) != Some((CHANGED_PAIR, expected))
+        {
+            failures.push(format!(
+                "{case}: {shown:?}, but the live corpus says {expected:?}"
+            ));
+        } else {
+            survived += 1;
+        }
+    }
+
+    assert!(build(&versions[0], false).status().unwrap().success());
+    let left: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            ["gen-", ".build-", ".CURRENT-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .collect();
+    if left.len() != 1 {
+        failures.push(format!("after the last build the index holds {left:?}"));
+    }
+    let phases: Vec<String> = (by_phase.iter())
+        .map(|((_, phase), n)| format!("{phase} {n}"))
+        .collect();
+    println!(
+        "SIGKILL during build: {survived} of {kills} survived ({finished_first} builds had \
+         finished before their kill); kills by phase: {}",
+        phases.join(", ")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Id and answer text of each hit of `ask --json`.
+fn answers_of(output: &Output) -> Vec<(String, String)> {
+    let json: serde_json::Value = serde_json::from_str(&stdout(output)).unwrap();
+    json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| {
+            let text = |name: &str| hit[name].as_str().unwrap_or_default().to_string();
+            (text("id"), text("answer"))
+        })
+        .collect()
 }
