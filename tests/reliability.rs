@@ -352,3 +352,83 @@ fn answers_of(output: &Output) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    /// A tmpfs of `size` at `at`, or `None` where this machine does not let the test mount one
+    /// (mounting needs root).
+    fn tmpfs(at: &Path, size: &str) -> Option<Mounted> {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Mounted(at.to_path_buf()))
+    }
+
+    fn remount_read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A build into a disk that fills up, and one into a disk that is read-only, each fail with
+/// exit status 1 and the system's reason, leave no partial build behind, and the index they
+/// would have replaced answers as before. Skipped, saying so, where no tmpfs can be mounted.
+#[test]
+fn a_full_or_read_only_disk_fails_the_build_and_keeps_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::write(&corpus, common::small::records().join("\n")).unwrap();
+    // Room for the small corpus's index (about 50 kB) but not for the bundled one's (1.5 MB).
+    let Some(disk) = Mounted::tmpfs(&dir.path().join("disk"), "512k") else {
+        println!("full and read-only disk: skipped, this machine does not allow mounting a tmpfs");
+        return;
+    };
+    let index = disk.0.join("index");
+    let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let still_answers = |case: &str| {
+        let output = antwort(&index, &["ask", "Wie backe ich Brot?", "--json", "-k", "1"]);
+        assert!(output.status.success(), "{case}: {}", stderr(&output));
+        assert_eq!(answers_of(&output)[0].0, "bread", "{case}");
+        let partial: Vec<_> = std::fs::read_dir(&index)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".build-"))
+            .collect();
+        assert!(
+            partial.is_empty(),
+            "{case}: a partial build was left behind"
+        );
+    };
+
+    let full = antwort(&index, &["index"]);
+    common::binary::assert_clear_error(&full, &["No space left on device"]);
+    still_answers("disk full");
+
+    disk.remount_read_only();
+    let read_only = antwort(
+        &index,
+        &["index", "--full", "--corpus", corpus.to_str().unwrap()],
+    );
+    common::binary::assert_clear_error(&read_only, &["Read-only file system"]);
+    still_answers("read-only");
+    println!(
+        "full and read-only disk: 2 of 2 builds failed cleanly, the index answering after each"
+    );
+}

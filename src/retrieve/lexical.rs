@@ -14,8 +14,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
@@ -149,13 +154,16 @@ impl LexicalIndex {
     }
 
     pub fn open(dir: &Path) -> Result<LexicalIndex> {
-        let index = Index::open_in_dir(dir).map_err(|e| {
-            Error::index_caused(
-                dir,
-                "cannot open the BM25 index; rebuild with `antwort index`",
-                e,
-            )
-        })?;
+        let index = MmapDirectory::open(dir)
+            .map_err(tantivy::TantivyError::from)
+            .and_then(|files| Index::open(ReadOnly(files)))
+            .map_err(|e| {
+                Error::index_caused(
+                    dir,
+                    "cannot open the BM25 index; rebuild with `antwort index`",
+                    e,
+                )
+            })?;
         register_analyzers(&index);
         let fields = Fields::resolve(&index.schema())?;
         let reader = index
@@ -308,6 +316,70 @@ impl Retriever for LexicalIndex {
             terms,
             coverage,
         })
+    }
+}
+
+/// The BM25 files of a published generation, opened for reading only.
+///
+/// tantivy takes its meta lock, a file it creates and deletes, while it opens the segments, so
+/// that a writer's garbage collection cannot delete them meanwhile. A generation is never
+/// written again once it is published: there is no writer to keep out, and that lock file
+/// would make an index on a read-only disk or a replica's read-only mount unreadable. So the
+/// lock here is held in memory only, and every write is refused.
+#[derive(Debug, Clone)]
+struct ReadOnly(MmapDirectory);
+
+impl ReadOnly {
+    fn refused(path: &Path) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{}: an index generation is read-only", path.display()),
+        )
+    }
+}
+
+impl Directory for ReadOnly {
+    fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        Err(DeleteError::IoError {
+            io_error: Arc::new(Self::refused(path)),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        Err(OpenWriteError::wrap_io_error(
+            Self::refused(path),
+            path.to_path_buf(),
+        ))
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, _: &[u8]) -> std::io::Result<()> {
+        Err(Self::refused(path))
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn acquire_lock(&self, _: &Lock) -> Result<DirectoryLock, LockError> {
+        Ok(DirectoryLock::from(Box::new(())))
+    }
+
+    /// Nothing to watch: the files never change.
+    fn watch(&self, _: WatchCallback) -> tantivy::Result<WatchHandle> {
+        Ok(WatchHandle::empty())
     }
 }
 
