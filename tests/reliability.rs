@@ -270,7 +270,7 @@ fn builds_killed_at_random_moments_leave_a_complete_index() {
         timed.push(phases(&live_manifest(), started.elapsed()));
     }
 
-    let mut random = rand::rngs::SmallRng::seed_from_u64(0x616e_7477_6f72_74);
+    let mut random = rand::rngs::SmallRng::seed_from_u64(0x0061_6e74_776f_7274);
     let mut survived = 0;
     let mut finished_first = 0;
     let mut by_phase = std::collections::BTreeMap::<(usize, &str), usize>::new();
