@@ -762,6 +762,7 @@ pub(crate) fn with_report<R>(
                 .field_scores_within(query, options.depth, allowed)?,
             terms: &answers.terms,
             model_load_ms: MODEL_LOAD.get().map(|d| d.as_secs_f64() * 1e3),
+            reranker: (options.mode == Mode::Rerank).then(|| searcher.reranker_name()),
         })
     } else {
         None

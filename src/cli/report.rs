@@ -113,6 +113,9 @@ pub struct QueryExplain<'a> {
     pub terms: &'a [String],
     /// Time to load the embedding model in this process, if it was loaded.
     pub model_load_ms: Option<f64>,
+    /// Which reranker ordered the answers, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reranker: Option<&'static str>,
 }
 
 /// Extra material for `--explain`, gathered by the caller.
@@ -120,6 +123,7 @@ pub struct ExplainInput<'a> {
     pub fields: FieldScores,
     pub terms: &'a [String],
     pub model_load_ms: Option<f64>,
+    pub reranker: Option<&'static str>,
 }
 
 fn no_metadata(metadata: &&Metadata) -> bool {
@@ -184,6 +188,7 @@ impl<'a> Report<'a> {
             explain: explain.map(|e| QueryExplain {
                 terms: e.terms,
                 model_load_ms: e.model_load_ms,
+                reranker: e.reranker,
             }),
         }
     }
@@ -273,7 +278,7 @@ impl<'a> Report<'a> {
             writeln!(
                 out,
                 "{}terms {:?} · coverage {:.2} · {load}embed {:.1} ms, bm25 {:.2} ms, hnsw {:.2} ms, \
-                 fusion {:.2} ms, rerank {:.2} ms{}",
+                 fusion {:.2} ms, {} {:.2} ms{}",
                 style.dim,
                 explain.terms,
                 self.lexical_coverage,
@@ -281,6 +286,7 @@ impl<'a> Report<'a> {
                 ms(t.lexical),
                 ms(t.vector),
                 ms(t.fusion),
+                explain.reranker.unwrap_or("rerank"),
                 ms(t.rerank),
                 style.reset
             )?;
