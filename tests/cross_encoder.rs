@@ -240,13 +240,6 @@ fn a_wrong_directory_is_a_model_error_that_says_what_to_do() {
 
 #[test]
 fn the_reranker_trait_scores_question_and_answer() {
-    let pair = |id: &str, question: &str, answer: &str| QaPair {
-        id: id.into(),
-        section: String::new(),
-        question: question.into(),
-        answer: answer.into(),
-        metadata: Default::default(),
-    };
     let pairs = [
         pair(
             "gan",
@@ -318,13 +311,6 @@ fn the_reranker_trait_scores_question_and_answer() {
 /// fused score (`--reranker ms-marco`) it still does, and at weight 0 the order is fusion's.
 #[test]
 fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
-    let pair = |id: &str, question: &str, answer: &str| QaPair {
-        id: id.into(),
-        section: String::new(),
-        question: question.into(),
-        answer: answer.into(),
-        metadata: Default::default(),
-    };
     let pairs = [
         pair(
             "deactivate",
@@ -380,6 +366,16 @@ fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
     hybrid.mode = Mode::Hybrid;
     let fused_order = common::ids(&fused, &fused.search(QUESTION, &hybrid).unwrap());
     assert_eq!(order(&searcher(0.0)), fused_order);
+}
+
+fn pair(id: &str, question: &str, answer: &str) -> QaPair {
+    QaPair {
+        id: id.into(),
+        section: String::new(),
+        question: question.into(),
+        answer: answer.into(),
+        metadata: Default::default(),
+    }
 }
 
 /// `pairs` indexed with the real embedding model into a temporary directory, kept alive by

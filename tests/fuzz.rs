@@ -6,7 +6,8 @@
 //!
 //! Hermetic: the pipeline runs with the small hashing encoder, so no model is needed.
 //! `PROPTEST_CASES` sets the cases per property (default 256; `scripts/reliability` runs
-//! 4,096); each property prints how many inputs it ran and how many were refused.
+//! 4,096); each property prints how many inputs it ran and how many were refused, and fails if
+//! the process grew past a bound no input of these sizes needs.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,11 +77,30 @@ fn run<S: Strategy>(name: &str, strategy: S, property: impl Fn(S::Value) -> bool
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let peak = peak_memory_mb();
     println!(
-        "fuzz {name}: {} inputs, {} refused with an error, 0 panics",
+        "fuzz {name}: {} inputs, {} refused with an error, 0 panics, process peak memory {peak} MB",
         ran.into_inner(),
         refused.into_inner()
     );
+    assert!(
+        peak < MEMORY_BOUND_MB,
+        "{name}: the process grew to {peak} MB"
+    );
+}
+
+/// What the test process may grow to: the largest input is a few megabytes, so anything near
+/// this is memory that grows with something it should not.
+const MEMORY_BOUND_MB: u64 = 1024;
+
+/// The process's peak resident memory (`VmHWM`), in MB.
+fn peak_memory_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
 }
 
 #[test]

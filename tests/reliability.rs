@@ -271,25 +271,46 @@ fn builds_killed_at_random_moments_leave_a_complete_index() {
     }
 
     let mut random = rand::rngs::SmallRng::seed_from_u64(0x0061_6e74_776f_7274);
-    let mut survived = 0;
-    let mut finished_first = 0;
+    // How much faster or slower than its timed build each kind runs now (other tests share
+    // the cores): a build that finishes before its kill rescales its kind and is aimed again.
+    let mut pace = [1.0f64; 2];
+    let (mut kill, mut survived, mut finished_first) = (0, 0, 0);
     let mut by_phase = std::collections::BTreeMap::<(usize, &str), usize>::new();
     let mut failures = Vec::new();
-    for kill in 0..kills {
-        let target = &versions[kill % 2];
+    while kill < kills && finished_first < 4 * kills {
+        let live = match &live_manifest().corpus_source {
+            CorpusSource::File(live) => live.clone(),
+            other => panic!("the live index is of {other:?}"),
+        };
+        // Always the other version, so that an incremental build has a pair to embed.
+        let target = &versions[usize::from(live == versions[0])];
         let full = kill % 4 < 2;
-        let phases = &timed[usize::from(!full)];
+        let kind = usize::from(!full);
+        let phases = &timed[kind];
         let order = kill % phases.len();
         let (phase, start, end) = phases[order];
-        let delay = start + (end - start).mul_f64(random.random::<f64>());
+        let delay = (start + (end - start).mul_f64(random.random::<f64>())).mul_f64(pace[kind]);
+        let started = Instant::now();
         let mut child = build(target, full).spawn().unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_some() {
+        let finished = loop {
+            if child.try_wait().unwrap().is_some() {
+                break Some(started.elapsed());
+            }
+            if started.elapsed() >= delay {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if let Some(took) = finished {
+            let timed_wall = phases.last().map_or(took, |p| p.2);
+            pace[kind] = took.as_secs_f64() / timed_wall.as_secs_f64().max(1e-3);
             finished_first += 1;
+            continue;
         }
         child.kill().unwrap();
         child.wait().unwrap();
         *by_phase.entry((order, phase)).or_default() += 1;
+        kill += 1;
 
         let case = format!("kill {kill} in {phase} ({} ms)", delay.as_millis());
         let output = antwort(&index, &["ask", CHANGED_QUESTION, "--json", "-k", "1"]);
@@ -313,6 +334,7 @@ fn builds_killed_at_random_moments_leave_a_complete_index() {
             survived += 1;
         }
     }
+    assert_eq!(kill, kills, "builds kept finishing before their kill");
 
     assert!(build(&versions[0], false).status().unwrap().success());
     let left: Vec<String> = std::fs::read_dir(&index)
@@ -332,8 +354,8 @@ fn builds_killed_at_random_moments_leave_a_complete_index() {
         .map(|((_, phase), n)| format!("{phase} {n}"))
         .collect();
     println!(
-        "SIGKILL during build: {survived} of {kills} survived ({finished_first} builds had \
-         finished before their kill); kills by phase: {}",
+        "SIGKILL during build: {survived} of {kills} survived ({finished_first} more builds \
+         finished before their kill and were aimed again); kills by phase: {}",
         phases.join(", ")
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
