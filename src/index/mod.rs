@@ -367,12 +367,13 @@ impl IndexDir {
         }
         integrity::verify(&dir, &manifest.files)?;
         let corpus = read_indexed_corpus(&dir.join(CORPUS))?;
-        let lexical = LexicalIndex::open(&dir.join(LEXICAL)).map_err(|e| {
-            Error::index_caused(
+        let lexical = LexicalIndex::open(&dir.join(LEXICAL)).map_err(|e| match e {
+            Error::Index { .. } => e,
+            e => Error::index_caused(
                 dir.join(LEXICAL),
                 "the lexical index is damaged; rebuild it with `antwort index`",
                 e,
-            )
+            ),
         })?;
         let vectors = VectorIndex::load(&dir.join(VECTORS))?;
         let tokens = TokenIndex::load(&dir.join(TOKENS))?;
