@@ -1,5 +1,6 @@
-//! The README's reliability promises, counted: builds killed at random moments, and every file
-//! of an index generation damaged in three ways. Each test prints its counts (the README's
+//! The README's reliability promises, counted: builds killed at random moments, every file of
+//! an index generation damaged in three ways, and builds onto a full and a read-only disk.
+//! Each test prints its counts (the README's
 //! "Reliability" table comes from them) and fails on any lost index, panic or wrong answer.
 //!
 //! `ANTWORT_CRASH_KILLS` sets how many builds are killed (default 12; `scripts/reliability`
