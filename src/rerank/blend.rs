@@ -2,9 +2,9 @@
 //!
 //! A cross-encoder trained on one kind of relevance (web passages for MS MARCO) reads a
 //! candidate better than retrieval did where its training matches the corpus, and worse where
-//! it does not: on FAQ pairs it ranks long answers that mention the query's words above the
-//! pair whose question *is* the query. Keeping part of the fused score in the final order keeps
-//! what both arms agreed on, so a model far from the corpus can only move candidates so far.
+//! it does not: alone, it lost to the fused list on an English FAQ set (docs/EVALUATION.md,
+//! "Cross-encoder"). Keeping part of the fused score in the final order keeps what both arms
+//! agreed on, so a model far from the corpus can only move candidates so far.
 
 use super::{Candidate, RerankQuery, Reranker};
 use crate::error::{Error, Result};
