@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::pair;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -366,16 +368,6 @@ fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
     hybrid.mode = Mode::Hybrid;
     let fused_order = common::ids(&fused, &fused.search(QUESTION, &hybrid).unwrap());
     assert_eq!(order(&searcher(0.0)), fused_order);
-}
-
-fn pair(id: &str, question: &str, answer: &str) -> QaPair {
-    QaPair {
-        id: id.into(),
-        section: String::new(),
-        question: question.into(),
-        answer: answer.into(),
-        metadata: Default::default(),
-    }
 }
 
 /// `pairs` indexed with the real embedding model into a temporary directory, kept alive by

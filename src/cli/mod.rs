@@ -421,7 +421,7 @@ fn index(cli: &Cli, corpus_path: Option<&Path>, options: BuildOptions) -> anyhow
     let dir = lock_for_build(&IndexDir::new(&cli.index))?;
     // A build that had to wait for another one may find that one did its work already.
     if dir.waited()
-        && dir.corpus_source().as_ref() == Some(&source)
+        && dir.corpus_source().ok().flatten().as_ref() == Some(&source)
         && dir.staleness(&corpus, models.model_checksum())?.is_none()
     {
         eprintln!(
@@ -542,7 +542,7 @@ pub fn open_searcher_in(
 }
 
 /// `--reranker`'s name for the English cross-encoder that `scripts/fetch-models` installs.
-pub const ENGLISH_RERANKER: &str = "ms-marco";
+const ENGLISH_RERANKER: &str = "ms-marco";
 
 /// The directory `--reranker` names: the fetched English cross-encoder for
 /// [`ENGLISH_RERANKER`] (unless a directory of that name is there), else the directory given.
@@ -582,15 +582,9 @@ pub(crate) fn open_parts(
     scope: TokenizerScope,
     sessions: usize,
 ) -> anyhow::Result<Opened> {
-    let source = match source.or_else(|| dir.corpus_source()) {
+    let source = match source {
         Some(source) => source,
-        // An index whose manifest does not say what it was built from: say why, rather than
-        // rebuild it for the bundled corpus and answer from that.
-        None if dir.exists() => {
-            dir.manifest()?;
-            CorpusSource::Bundled
-        }
-        None => CorpusSource::Bundled,
+        None => dir.corpus_source()?.unwrap_or(CorpusSource::Bundled),
     };
     // BM25 over an existing index needs no model; everything else does.
     let models = match ModelFiles::locate(cli.model_dir.as_deref()) {

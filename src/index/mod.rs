@@ -64,6 +64,7 @@ pub const FORMAT_VERSION: u32 = 8;
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
 const CORPUS: &str = "corpus.jsonl";
+const DAMAGED_MANIFEST: &str = "manifest.json is damaged; rebuild with `antwort index`";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const TOKENS: &str = "tokens.bin";
@@ -260,17 +261,31 @@ impl IndexDir {
         self.current().is_some()
     }
 
-    /// The corpus the live generation was built from, read leniently so that an index of an
-    /// older format can still be rebuilt from its own corpus.
-    pub fn corpus_source(&self) -> Option<CorpusSource> {
+    /// The corpus the live generation was built from, `None` when there is no live
+    /// generation. Read leniently, so that an index of an older format can still be rebuilt
+    /// from its own corpus; a manifest that does not say is an error, so that nobody rebuilds
+    /// it from another corpus by mistake.
+    pub fn corpus_source(&self) -> Result<Option<CorpusSource>> {
         #[derive(Deserialize)]
         struct Source {
             corpus_source: CorpusSource,
         }
-        let (_, bytes) = self.read_live(MANIFEST)?;
-        serde_json::from_slice::<Source>(&bytes.ok()?)
-            .ok()
-            .map(|s| s.corpus_source)
+        let Some((dir, bytes)) = self.read_live(MANIFEST) else {
+            return Ok(None);
+        };
+        let bytes = bytes.map_err(|e| Self::unreadable_manifest(&dir, e))?;
+        let source = serde_json::from_slice::<Source>(&bytes)
+            .map_err(|e| Error::index_caused(&dir, DAMAGED_MANIFEST, e))?;
+        Ok(Some(source.corpus_source))
+    }
+
+    fn unreadable_manifest(dir: &Path, e: std::io::Error) -> Error {
+        Error::index_caused(
+            dir,
+            "manifest.json cannot be read; rebuild the index with `antwort index` (and \
+             `--corpus FILE` for a corpus of your own)",
+            e,
+        )
     }
 
     /// The live generation's manifest, if there is one.
@@ -278,25 +293,12 @@ impl IndexDir {
         let Some((dir, bytes)) = self.read_live(MANIFEST) else {
             return Ok(None);
         };
-        let bytes = bytes.map_err(|e| {
-            Error::index_caused(
-                &dir,
-                "manifest.json cannot be read; rebuild the index with `antwort index` (and \
-                 `--corpus FILE` for a corpus of your own)",
-                e,
-            )
-        })?;
+        let bytes = bytes.map_err(|e| Self::unreadable_manifest(&dir, e))?;
         Self::parse_manifest(&dir, &bytes).map(Some)
     }
 
     fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::index_caused(
-                dir,
-                "manifest.json is damaged; rebuild with `antwort index`",
-                e,
-            )
-        })
+        serde_json::from_slice(bytes).map_err(|e| Error::index_caused(dir, DAMAGED_MANIFEST, e))
     }
 
     /// Whether the live index is, without reading the corpus, known to be fresh: built by this

@@ -27,10 +27,6 @@ impl<R: Reranker> Blended<R> {
         }
         Ok(Blended { inner, weight })
     }
-
-    pub fn weight(&self) -> f32 {
-        self.weight
-    }
 }
 
 impl<R: Reranker> Reranker for Blended<R> {
