@@ -24,6 +24,8 @@ const QUESTION_TERM_WEIGHT: f32 = 2.0;
 /// Below this share of noun-like words, a corpus is taken not to capitalise nouns (not German),
 /// and every word may be shown.
 const MIN_NOUN_SHARE: f32 = 0.1;
+/// Pairs analysed at once by [`Terms::of`].
+const ANALYSIS_SLICE: usize = 1024;
 
 /// Words that carry no topic in interview-style questions and answers, or English function
 /// words that the German stop list lets through. Left out (by stem) of the lexical part, the
@@ -87,15 +89,20 @@ impl Terms {
         let filler: HashSet<String> = text::terms(&mut analyzer, FILLER_WORDS)
             .into_iter()
             .collect();
-        let analyzed: Vec<(Vec<Token>, Vec<Token>)> = pairs
-            .par_iter()
-            .map_init(text::german_analyzer, |analyzer, pair| {
-                (
-                    tokens(analyzer, &pair.question),
-                    tokens(analyzer, &pair.answer),
-                )
-            })
-            .collect();
+        // Analysed a slice at a time: the tokens of a whole corpus (two strings a word) would
+        // take more memory than all else a build holds, while a slice's keep both cores busy.
+        let analyzed = pairs.chunks(ANALYSIS_SLICE).flat_map(|slice| {
+            let analyzed: Vec<(Vec<Token>, Vec<Token>)> = slice
+                .par_iter()
+                .map_init(text::german_analyzer, |analyzer, pair| {
+                    (
+                        tokens(analyzer, &pair.question),
+                        tokens(analyzer, &pair.answer),
+                    )
+                })
+                .collect();
+            analyzed
+        });
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut spellings: Vec<Spelling> = Vec::new();
         let mut df: Vec<u32> = Vec::new();
