@@ -636,7 +636,7 @@ mod tests {
     /// A small corpus indexed for real (tantivy, the HNSW graph, token states) with the
     /// hashing encoder, in a temporary directory.
     fn searcher() -> (tempfile::TempDir, Searcher) {
-        let pairs = vec![
+        searcher_of(vec![
             pair(
                 "lora",
                 "Was ist LoRA?",
@@ -657,7 +657,10 @@ mod tests {
                 "Wie funktionieren Diffusionsmodelle?",
                 "Diffusionsmodelle entfernen schrittweise Rauschen aus einem Bild.",
             ),
-        ];
+        ])
+    }
+
+    fn searcher_of(pairs: Vec<QaPair>) -> (tempfile::TempDir, Searcher) {
         let corpus = Corpus::from_pairs(pairs).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let index_dir = IndexDir::new(dir.path());
@@ -720,6 +723,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Two pairs hold every word of the query, so MaxSim against either whole pair is the same;
+    /// the one whose answer repeats them leads the fused list, but only the other asks it in its
+    /// question, and the reranker puts that one first.
+    #[test]
+    fn the_question_that_asks_it_breaks_a_tie_of_whole_pairs() {
+        let (_dir, searcher) = searcher_of(vec![
+            pair(
+                "what",
+                "What is the coronavirus?",
+                "A virus. Which symptoms? Coronavirus symptoms, which symptoms: see elsewhere.",
+            ),
+            pair(
+                "symptoms",
+                "Which symptoms does the coronavirus cause?",
+                "Fever and cough.",
+            ),
+            pair("masks", "Do masks help?", "They reduce the spread."),
+        ]);
+        let query = "which symptoms coronavirus";
+        let encoding = searcher.encoder().unwrap().encode_query(query).unwrap();
+        let tokens = searcher.index.tokens.query(&encoding.tokens);
+        let [what, symptoms] = [0, 1].map(|doc| {
+            let stored = searcher.index.tokens.doc(doc);
+            stored.maxsims_in(&tokens, &mut Vec::new())
+        });
+        assert!(
+            (what.pair - symptoms.pair).abs() < 1e-6,
+            "{what:?} {symptoms:?}"
+        );
+        assert!(symptoms.lead > what.lead + 0.1, "{what:?} {symptoms:?}");
+        let order = |mode| {
+            let options = SearchOptions::new(mode, 3, DEFAULT_FUSION);
+            ids(&searcher, &searcher.search(query, &options).unwrap())
+        };
+        assert_eq!(order(Mode::Hybrid)[..2], ["what", "symptoms"]);
+        assert_eq!(order(Mode::Rerank)[..2], ["symptoms", "what"]);
     }
 
     #[test]

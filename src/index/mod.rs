@@ -59,7 +59,7 @@ pub use integrity::{FileSum, FileSums};
 pub use lock::BuildLock;
 
 /// Bumped whenever the on-disk layout, the analysis or the units change meaning.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";

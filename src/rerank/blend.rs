@@ -55,7 +55,7 @@ fn mix(weight: f32, model: &[f32], fused: &[f32]) -> Vec<f32> {
 
 /// `scores` mapped onto [0, 1], the lowest to 0 and the highest to 1; all 1 when they are equal
 /// (nothing to tell apart), and a score that is not a number counts as the lowest.
-fn min_max(scores: &[f32]) -> Vec<f32> {
+pub(super) fn min_max(scores: &[f32]) -> Vec<f32> {
     let finite = || scores.iter().copied().filter(|s| s.is_finite());
     let (Some(low), Some(high)) = (finite().reduce(f32::min), finite().reduce(f32::max)) else {
         return vec![1.0; scores.len()];

@@ -42,7 +42,7 @@ use ndarray::{ArrayView2, Axis};
 use crate::embed::{centre, dot, Encoding};
 use crate::error::{Error, IoContext, Result};
 
-const MAGIC: &[u8; 8] = b"antwTOK5";
+const MAGIC: &[u8; 8] = b"antwTOK6";
 
 /// The two-bit Lloyd–Max quantizer of a unit normal: where the code of a value changes, and
 /// what each code restores.
@@ -228,11 +228,13 @@ impl PartialEq for TokenIndex {
 
 /// The layout of a token file: magic, `dim`, `docs`, `rows` (u64); the quantizer's offsets and
 /// spreads and the corpus's mean (f32 × dim each); the offsets (u64 × docs + 1: rows of pair
-/// `d` are `offsets[d]..offsets[d + 1]`); the codes ([`code_bytes`] a row); the gains
-/// ([`GAIN_BYTES`] a row). All little-endian.
+/// `d` are `offsets[d]..offsets[d + 1]`); the rows of each pair's first unit, its question when
+/// it has one (u32 × docs); the codes ([`code_bytes`] a row); the gains ([`GAIN_BYTES`] a row).
+/// All little-endian.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     offsets_at: usize,
+    leads_at: usize,
     codes_at: usize,
     gains_at: usize,
     len: usize,
@@ -241,11 +243,13 @@ struct Layout {
 impl Layout {
     fn of(dim: usize, docs: usize, rows: usize) -> Option<Layout> {
         let offsets_at = (MAGIC.len() + 24).checked_add(dim.checked_mul(12)?)?;
-        let codes_at = offsets_at.checked_add(docs.checked_add(1)?.checked_mul(8)?)?;
+        let leads_at = offsets_at.checked_add(docs.checked_add(1)?.checked_mul(8)?)?;
+        let codes_at = leads_at.checked_add(docs.checked_mul(4)?)?;
         let gains_at = codes_at.checked_add(rows.checked_mul(code_bytes(dim))?)?;
         let len = gains_at.checked_add(rows.checked_mul(GAIN_BYTES)?)?;
         Some(Layout {
             offsets_at,
+            leads_at,
             codes_at,
             gains_at,
             len,
@@ -344,14 +348,21 @@ impl TokenIndexBuilder {
         let reused_from = |doc: usize| reused[doc].zip(previous);
         let mut offsets = Vec::with_capacity(docs + 1);
         offsets.push(0usize);
+        let mut leads = Vec::with_capacity(docs);
         for (doc, units) in units_of.iter().enumerate() {
-            let rows = match reused_from(doc) {
-                Some((old, previous)) => previous.doc(old).rows(),
-                None => (units.iter())
-                    .map(|&u| self.units[u].map_or(0, |(_, rows)| rows))
-                    .sum(),
+            let rows_of = |u: &usize| self.units[*u].map_or(0, |(_, rows)| rows);
+            let (rows, lead) = match reused_from(doc) {
+                Some((old, previous)) => {
+                    let tokens = previous.doc(old);
+                    (tokens.rows(), tokens.lead)
+                }
+                None => (
+                    units.iter().map(rows_of).sum(),
+                    units.first().map_or(0, rows_of),
+                ),
             };
             offsets.push(offsets[doc] + rows);
+            leads.push(lead);
         }
         let rows = offsets[docs];
         let layout = Layout::of(dim, docs, rows)
@@ -428,6 +439,11 @@ impl TokenIndexBuilder {
         for &o in &offsets {
             header.extend_from_slice(&(o as u64).to_le_bytes());
         }
+        for &lead in &leads {
+            let lead = u32::try_from(lead)
+                .map_err(|_| Error::Internal(format!("a unit of {lead} token rows")))?;
+            header.extend_from_slice(&lead.to_le_bytes());
+        }
         file.write_all_at(&header, 0).context(write_failed)?;
         file.sync_all().context(write_failed)?;
         drop(spill);
@@ -468,6 +484,12 @@ impl TokenIndex {
         u64::from_le_bytes(bytes) as usize
     }
 
+    fn lead(&self, doc: usize) -> usize {
+        let at = self.layout.leads_at + 4 * doc;
+        let bytes: [u8; 4] = self.bytes[at..at + 4].try_into().expect("four bytes");
+        u32::from_le_bytes(bytes) as usize
+    }
+
     /// A query's token states (unit-length rows of the index's dimension) made ready to meet
     /// pairs' states: centred on the corpus's mean.
     pub fn query(&self, query_tokens: &[f32]) -> QueryTokens {
@@ -491,6 +513,7 @@ impl TokenIndex {
         DocTokens {
             quantizer: &self.quantizer,
             mean: &self.mean,
+            lead: self.lead(doc),
             gains: &self.bytes
                 [gains_at + GAIN_BYTES * span.start..gains_at + GAIN_BYTES * span.end],
             codes: &self.bytes[codes_at + row_bytes * span.start..codes_at + row_bytes * span.end],
@@ -537,18 +560,23 @@ impl TokenIndex {
         {
             return Err(damaged(path, "its statistics are not finite"));
         }
-        let mut previous = 0;
+        let mut offsets = Vec::with_capacity(docs + 1);
         for doc in 0..=docs {
             let offset = reader.u64().ok_or_else(|| damaged(path, "short offsets"))?;
-            let in_order = if doc == 0 {
-                offset == 0
-            } else {
-                offset >= previous
+            let in_order = match offsets.last() {
+                None => offset == 0,
+                Some(&previous) => offset >= previous,
             };
             if !in_order || offset > rows || (doc == docs && offset != rows) {
                 return Err(damaged(path, "its offsets are out of order"));
             }
-            previous = offset;
+            offsets.push(offset);
+        }
+        for pair in offsets.windows(2) {
+            let lead = reader.u32().ok_or_else(|| damaged(path, "short leads"))?;
+            if lead as usize > pair[1] - pair[0] {
+                return Err(damaged(path, "a pair's first unit is longer than the pair"));
+            }
         }
         Ok(TokenIndex {
             dim,
@@ -582,6 +610,8 @@ pub struct QueryTokens {
 pub struct DocTokens<'a> {
     quantizer: &'a Quantizer,
     mean: &'a [f32],
+    /// Rows of the pair's first unit, its question when it has one: the first rows.
+    lead: usize,
     /// [`GAIN_BYTES`] per row.
     gains: &'a [u8],
     codes: &'a [u8],
@@ -627,20 +657,44 @@ impl DocTokens<'_> {
     /// [`DocTokens::maxsim`] restoring the rows into `buffer`: scoring many candidates through
     /// one buffer keeps it in cache instead of asking the allocator for fresh pages each time.
     pub fn maxsim_in(&self, query: &QueryTokens, buffer: &mut Vec<f32>) -> f32 {
+        self.maxsims_in(query, buffer).pair
+    }
+
+    /// MaxSim against the whole pair and against its first unit alone, from one product of the
+    /// query's rows with the pair's.
+    pub fn maxsims_in(&self, query: &QueryTokens, buffer: &mut Vec<f32>) -> MaxSims {
         let dim = self.quantizer.dim();
         let rows = self.rows();
         if query.rows == 0 || rows == 0 || query.dim != dim {
-            return 0.0;
+            return MaxSims::default();
         }
         let query_rows = ArrayView2::from_shape((query.rows, dim), &query.values[..])
             .expect("length is rows × dim");
         self.restore_into(buffer);
         let rows = ArrayView2::from_shape((rows, dim), &buffer[..]).expect("length is rows × dim");
-        let best = rows
-            .dot(&query_rows.t())
-            .fold_axis(Axis(0), f32::NEG_INFINITY, |m, &x| m.max(x));
-        best.sum() / query.rows as f32
+        let similarities = rows.dot(&query_rows.t());
+        let mean_best = |similarities: ArrayView2<f32>| {
+            let best = similarities.fold_axis(Axis(0), f32::NEG_INFINITY, |m, &x| m.max(x));
+            best.sum() / query.rows as f32
+        };
+        MaxSims {
+            pair: mean_best(similarities.view()),
+            lead: match self.lead {
+                0 => 0.0,
+                lead => mean_best(similarities.slice(ndarray::s![..lead, ..])),
+            },
+        }
     }
+}
+
+/// A query's MaxSim against one pair's token states.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MaxSims {
+    /// Against every row of the pair.
+    pub pair: f32,
+    /// Against the rows of its first unit alone: its question when it has one; 0 for a pair
+    /// stored without rows.
+    pub lead: f32,
 }
 
 /// Reads little-endian numbers off the front of a byte slice.
@@ -656,6 +710,10 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Option<usize> {
         let bytes = self.take(8)?.try_into().ok()?;
         usize::try_from(u64::from_le_bytes(bytes)).ok()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
     fn f32(&mut self) -> Option<f32> {
@@ -808,7 +866,7 @@ mod tests {
         let unit_docs: Vec<usize> = (0..encodings.len()).collect();
         let index = build(dir.path(), encodings.len(), &unit_docs, &encodings);
         assert_eq!(index.rows(), 400);
-        let header = MAGIC.len() + 24 + 384 * 12 + (encodings.len() + 1) * 8;
+        let header = MAGIC.len() + 24 + 384 * 12 + (encodings.len() + 1) * 8 + encodings.len() * 4;
         assert_eq!(index.size(), header + 400 * bytes_per_token(384));
         assert_eq!(bytes_per_token(384), 98);
 
@@ -868,6 +926,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A pair's lead is its first unit: MaxSim against it reads those rows alone, and a query
+    /// that matches another unit of the pair scores high against the pair but not its lead.
+    #[test]
+    fn the_lead_is_the_pairs_first_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = SmallRng::seed_from_u64(5);
+        let rows = model_like_rows(&mut rng, 60, 384);
+        // Pair 0: a unit of 8 rows, then one of 22; pair 1: one unit of 30.
+        let encodings = [&rows[..8], &rows[8..30], &rows[30..]].map(encoding);
+        let index = build(dir.path(), 2, &[0, 0, 1], &encodings);
+        assert_eq!((index.doc(0).lead, index.doc(1).lead), (8, 30));
+        let query: Vec<Vec<f32>> = rows[10..14]
+            .iter()
+            .map(|row| unit(row.iter().map(|x| x + 0.02 * normal(&mut rng)).collect()))
+            .collect();
+        let mean = mean_of(&rows);
+        let got = index
+            .doc(0)
+            .maxsims_in(&index.query(&query.concat()), &mut Vec::new());
+        assert!((got.pair - reference(&query, &rows[..30], &mean)).abs() < 0.15);
+        assert!((got.lead - reference(&query, &rows[..8], &mean)).abs() < 0.15);
+        assert!(got.pair > got.lead + 0.3, "{got:?}");
     }
 
     proptest! {
@@ -960,6 +1042,12 @@ mod tests {
         std::fs::write(&path, &scrambled).unwrap();
         let error = TokenIndex::load(&path).unwrap_err().to_string();
         assert!(error.contains("offsets"), "{error}");
+        let mut scrambled = bytes.clone();
+        let leads_at = offsets_at + 4 * 8;
+        scrambled[leads_at] = 3;
+        std::fs::write(&path, &scrambled).unwrap();
+        let error = TokenIndex::load(&path).unwrap_err().to_string();
+        assert!(error.contains("first unit is longer"), "{error}");
         std::fs::write(&path, b"not tokens").unwrap();
         assert!(TokenIndex::load(&path).is_err());
     }
