@@ -74,8 +74,14 @@ fn late_interaction_reranker_scores_the_pairs_own_tokens() {
     // Two bits a dimension restore a state at a cosine of about 0.94 (docs/EVALUATION.md), so
     // a token's best match scores a little under its exact cosine: 0.012 below here. The
     // question is the pair's first unit.
-    let stored = index.tokens.doc(collapse).maxsims_in(&query_tokens, &mut Vec::new());
-    for (got, want) in [(stored.pair, exact(&fresh)), (stored.lead, exact(&fresh[..1]))] {
+    let stored = index
+        .tokens
+        .doc(collapse)
+        .maxsims_in(&query_tokens, &mut Vec::new());
+    for (got, want) in [
+        (stored.pair, exact(&fresh)),
+        (stored.lead, exact(&fresh[..1])),
+    ] {
         assert!((got - want).abs() < 0.03, "{got} vs {want}");
     }
     assert!(stored.pair > stored.lead, "{stored:?}");

@@ -1,5 +1,7 @@
 //! Late interaction: every token of the query looks for its most similar token in a pair, and
-//! the pair scores the mean of those best similarities (ColBERT's MaxSim).
+//! the pair scores the mean of those best similarities (ColBERT's MaxSim). The same is measured
+//! against the pair's first unit alone, its question ([`MaxSims`]): a user who restates an FAQ
+//! question should find each word in that question, not scattered over a long answer.
 //!
 //! A pooled embedding squeezes a question and a long answer into one point each; a paraphrase
 //! that shares the meaning but not the emphasis lands far from it. Token states keep what each

@@ -4,8 +4,8 @@
 //! Two implementations share the [`Reranker`] interface, which sees only the candidates it
 //! rescores (their text and stored token states), never the index:
 //! - [`LateInteractionReranker`], built in: needs nothing beyond the embedding model already
-//!   loaded; it compares every token of the query with every token of each candidate
-//!   ([`late_interaction`]);
+//!   loaded; it compares every token of the query with every token of each candidate, and of
+//!   the candidate's question alone ([`late_interaction`]);
 //! - [`cross_encoder::CrossEncoder`]: an ONNX cross-encoder through fastembed's `TextRerank`,
 //!   reading query and answer together (an English one is fetched; others the user supplies),
 //!   mixed with the fused score by [`Blended`] so that it refines fusion's order rather than
