@@ -114,9 +114,12 @@ impl Reranker for LateInteractionReranker {
             .map_init(Vec::new, |buffer, c| c.tokens.maxsims_in(tokens, buffer))
             .collect();
         // A pair without a question is its answer alone: the whole pair stands in for it.
-        let question = |(c, m): (&Candidate, &MaxSims)| match c.pair.question.is_empty() {
-            true => m.pair,
-            false => m.lead,
+        let question = |(c, m): (&Candidate, &MaxSims)| {
+            if c.pair.question.is_empty() {
+                m.pair
+            } else {
+                m.lead
+            }
         };
         let pair = min_max(&maxsims.iter().map(|m| m.pair).collect::<Vec<_>>());
         let question = min_max(

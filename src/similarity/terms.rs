@@ -45,7 +45,8 @@ const FILLER_WORDS: &str = "mal paar gibt gibt's kannst kann könnte könntest w
 /// Analyzed words of the corpus, with a readable surface word for each.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Terms {
-    /// Term id by stem.
+    /// Term id by stem; written in stem order, so that the same corpus gives the same file.
+    #[serde(serialize_with = "in_key_order")]
     ids: HashMap<String, u32>,
     /// Per term: the surface word most often written for it.
     surface: Vec<String>,
@@ -61,6 +62,15 @@ pub(crate) struct Terms {
     /// load ([`Terms::check_and_index`]).
     #[serde(skip)]
     postings: Vec<Vec<(u32, f32)>>,
+}
+
+/// A map as serde writes a sorted one: a `HashMap` iterates in a different order in every
+/// process, and the pair space of an incremental build is to be the very file a full build writes.
+fn in_key_order<S: serde::Serializer>(
+    map: &HashMap<String, u32>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().collect::<std::collections::BTreeMap<_, _>>())
 }
 
 /// One analyzed word of a text.
