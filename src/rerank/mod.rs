@@ -114,7 +114,7 @@ impl Reranker for LateInteractionReranker {
             .map_init(Vec::new, |buffer, c| c.tokens.maxsims_in(tokens, buffer))
             .collect();
         // A pair without a question is its answer alone: the whole pair stands in for it.
-        let question = |(c, m): (&Candidate, &MaxSims)| {
+        let against_question = |(c, m): (&Candidate, &MaxSims)| {
             if c.pair.question.is_empty() {
                 m.pair
             } else {
@@ -122,13 +122,12 @@ impl Reranker for LateInteractionReranker {
             }
         };
         let pair = min_max(&maxsims.iter().map(|m| m.pair).collect::<Vec<_>>());
-        let question = min_max(
-            &candidates
-                .iter()
-                .zip(&maxsims)
-                .map(question)
-                .collect::<Vec<_>>(),
-        );
+        let question: Vec<f32> = candidates
+            .iter()
+            .zip(&maxsims)
+            .map(against_question)
+            .collect();
+        let question = min_max(&question);
         let fused = min_max(&candidates.iter().map(|c| c.fused_score).collect::<Vec<_>>());
         Ok((pair.iter().zip(&question).zip(&fused))
             .map(|((p, q), f)| p + QUESTION_WEIGHT * q + FUSED_WEIGHT * f)
