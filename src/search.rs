@@ -623,36 +623,26 @@ mod tests {
     use crate::embed::HashingEncoder;
     use crate::index::IndexDir;
 
-    fn pair(id: &str, question: &str, answer: &str) -> QaPair {
-        QaPair {
-            id: id.into(),
-            section: String::new(),
-            question: question.into(),
-            answer: answer.into(),
-            metadata: Default::default(),
-        }
-    }
-
     /// A small corpus indexed for real (tantivy, the HNSW graph, token states) with the
     /// hashing encoder, in a temporary directory.
     fn searcher() -> (tempfile::TempDir, Searcher) {
         searcher_of(vec![
-            pair(
+            QaPair::new(
                 "lora",
                 "Was ist LoRA?",
                 "Low-Rank-Adaptation friert die Gewichte ein. Nur kleine Adapter werden trainiert.",
             ),
-            pair(
+            QaPair::new(
                 "rag",
                 "Was ist Retrieval-Augmented Generation?",
                 "RAG holt passende Dokumente. Das Modell antwortet mit diesen Belegen.",
             ),
-            pair(
+            QaPair::new(
                 "gan",
                 "Wie funktioniert ein GAN?",
                 "Ein Generator fälscht Bilder. Ein Diskriminator entlarvt die Fälschung.",
             ),
-            pair(
+            QaPair::new(
                 "diffusion",
                 "Wie funktionieren Diffusionsmodelle?",
                 "Diffusionsmodelle entfernen schrittweise Rauschen aus einem Bild.",
@@ -731,17 +721,17 @@ mod tests {
     #[test]
     fn the_question_that_asks_it_breaks_a_tie_of_whole_pairs() {
         let (_dir, searcher) = searcher_of(vec![
-            pair(
+            QaPair::new(
                 "what",
                 "What is the coronavirus?",
                 "A virus. Which symptoms? Coronavirus symptoms, which symptoms: see elsewhere.",
             ),
-            pair(
+            QaPair::new(
                 "symptoms",
                 "Which symptoms does the coronavirus cause?",
                 "Fever and cough.",
             ),
-            pair("masks", "Do masks help?", "They reduce the spread."),
+            QaPair::new("masks", "Do masks help?", "They reduce the spread."),
         ]);
         let query = "which symptoms coronavirus";
         let encoding = searcher.encoder().unwrap().encode_query(query).unwrap();

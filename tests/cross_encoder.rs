@@ -6,8 +6,6 @@
 
 mod common;
 
-use common::pair;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -243,17 +241,17 @@ fn a_wrong_directory_is_a_model_error_that_says_what_to_do() {
 #[test]
 fn the_reranker_trait_scores_question_and_answer() {
     let pairs = [
-        pair(
+        QaPair::new(
             "gan",
             "Warum kollabieren GANs?",
             "Mode Collapse: der Generator erzeugt nur noch wenige Muster.",
         ),
-        pair(
+        QaPair::new(
             "lora",
             "Was ist LoRA?",
             "Low-Rank-Adaptation trainiert kleine Matrizen neben den eingefrorenen Gewichten.",
         ),
-        pair(
+        QaPair::new(
             "rag",
             "Was ist RAG?",
             "Retrieval-Augmented Generation holt Belege vor der Antwort.",
@@ -314,19 +312,19 @@ fn the_reranker_trait_scores_question_and_answer() {
 #[test]
 fn the_english_cross_encoder_finds_the_answer_among_lookalikes() {
     let pairs = [
-        pair(
+        QaPair::new(
             "deactivate",
             "Can I take a break from my account?",
             "You can deactivate your account for a while; your profile is hidden and you can \
              come back at any time by logging in again.",
         ),
-        pair(
+        QaPair::new(
             "delete",
             "How do I remove my account for good?",
             "Open Settings, choose Your information, then Delete account. After 30 days the \
              account and everything in it is gone and cannot be restored.",
         ),
-        pair(
+        QaPair::new(
             "password",
             "I forgot my password",
             "On the login page choose Forgot password; we send a link to the address of your \

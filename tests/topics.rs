@@ -294,13 +294,7 @@ fn related_answers_fast_on_ten_thousand_pairs() {
             .join(" ")
     };
     let pairs: Vec<QaPair> = (0..PAIRS)
-        .map(|i| QaPair {
-            id: format!("p{i}"),
-            section: String::new(),
-            question: text(&mut rng, 6),
-            answer: text(&mut rng, 40),
-            metadata: Default::default(),
-        })
+        .map(|i| QaPair::new(format!("p{i}"), text(&mut rng, 6), text(&mut rng, 40)))
         .collect();
     let vectors: Vec<Vec<f32>> = (0..PAIRS)
         .map(|_| {

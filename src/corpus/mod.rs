@@ -57,6 +57,24 @@ pub struct QaPair {
     pub metadata: Metadata,
 }
 
+impl QaPair {
+    /// A pair with no section and no metadata: for corpora built in memory
+    /// ([`Corpus::from_pairs`]).
+    pub fn new(
+        id: impl Into<String>,
+        question: impl Into<String>,
+        answer: impl Into<String>,
+    ) -> Self {
+        QaPair {
+            id: id.into(),
+            section: String::new(),
+            question: question.into(),
+            answer: answer.into(),
+            metadata: Metadata::new(),
+        }
+    }
+}
+
 /// Where a corpus comes from; kept in the index manifest so that staleness can be checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]

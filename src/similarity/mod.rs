@@ -411,7 +411,7 @@ pub(crate) fn spread_sample(n: usize, max: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{pair, pairs, space, vectors};
+    use super::testing::{pairs, space, vectors};
     use super::*;
     use crate::corpus::units_of;
     use crate::corpus::Corpus;
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn the_corpus_mean_is_taken_out_of_the_dense_parts() {
-        let pairs = [pair("a", "", "eins"), pair("b", "", "zwei")];
+        let pairs = [QaPair::new("a", "", "eins"), QaPair::new("b", "", "zwei")];
         let raw = vec![vec![1.0, 0.1], vec![1.0, -0.1]];
         assert!(crate::embed::cosine(&raw[0], &raw[1]) > 0.98);
         let space = PairSpace::from_pairs(&pairs, raw).unwrap();
@@ -547,8 +547,8 @@ mod tests {
     #[test]
     fn a_pair_vector_mixes_question_and_answer_evenly() {
         let pairs = vec![
-            pair("with-question", "Frage eins?", "Satz eins. Satz zwei."),
-            pair("without-question", "", "Nur eine Antwort."),
+            QaPair::new("with-question", "Frage eins?", "Satz eins. Satz zwei."),
+            QaPair::new("without-question", "", "Nur eine Antwort."),
         ];
         let corpus = Corpus::from_pairs(pairs.clone()).unwrap();
         let units = units_of(&corpus);

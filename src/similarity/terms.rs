@@ -472,7 +472,7 @@ fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::similarity::testing::{pair, pairs};
+    use crate::similarity::testing::pairs;
 
     fn terms() -> Terms {
         Terms::of(&pairs())
@@ -561,8 +561,8 @@ mod tests {
     #[test]
     fn every_word_may_be_shown_in_a_corpus_without_capitals() {
         let pairs = vec![
-            pair("a", "what is a generator", "the generator makes images"),
-            pair(
+            QaPair::new("a", "what is a generator", "the generator makes images"),
+            QaPair::new(
                 "b",
                 "why is a generator unstable",
                 "the generator and the critic fight",
@@ -610,9 +610,9 @@ mod tests {
         let terms = terms();
         let pairs = pairs();
         assert_eq!(terms.title(&pairs[0]), "gan-basics");
-        let numbered = pair("17", &pairs[0].question, &pairs[0].answer);
+        let numbered = QaPair::new("17", &pairs[0].question, &pairs[0].answer);
         assert_eq!(terms.title(&numbered), "Generator Diskriminator GAN");
-        let unknown = pair("18", "", "Nichts davon steht sonst irgendwo geschrieben");
+        let unknown = QaPair::new("18", "", "Nichts davon steht sonst irgendwo geschrieben");
         assert_eq!(terms.title(&unknown), "Nichts davon steht sonst irgendwo");
     }
 

@@ -5,49 +5,39 @@
 use super::PairSpace;
 use crate::corpus::QaPair;
 
-pub(crate) fn pair(id: &str, question: &str, answer: &str) -> QaPair {
-    QaPair {
-        id: id.into(),
-        section: String::new(),
-        question: question.into(),
-        answer: answer.into(),
-        metadata: Default::default(),
-    }
-}
-
 /// GAN (0, 1), quantisation (2, 3), tokens (4, 5); a few words link pairs of different
 /// topics ("Netz", "Training", "Transformer").
 pub(crate) fn pairs() -> Vec<QaPair> {
     vec![
-        pair(
+        QaPair::new(
             "gan-basics",
             "Wie arbeiten Generator und Diskriminator in einem GAN zusammen?",
             "Der Generator, ein Netz, erzeugt Bilder aus Rauschen. Der Diskriminator bewertet, ob \
              ein Bild echt ist.",
         ),
-        pair(
+        QaPair::new(
             "gan-training",
             "Warum ist das Training eines GAN instabil?",
             "Generator und Diskriminator spielen gegeneinander, anders als im Transformer. Wenn \
              der Diskriminator zu stark wird, lernt der Generator nichts.",
         ),
-        pair(
+        QaPair::new(
             "quantization",
             "Was bringt Quantisierung bei großen Sprachmodellen?",
             "Quantisierung speichert die Gewichte nach dem Training mit weniger Bits. Das \
              Sprachmodell braucht dann weniger Speicher.",
         ),
-        pair(
+        QaPair::new(
             "quantization-speed",
             "Macht Quantisierung die Inferenz schneller?",
             "Ja, mit weniger Bits pro Gewicht liest ein Netz wie der Transformer weniger Speicher.",
         ),
-        pair(
+        QaPair::new(
             "tokenizer",
             "Was macht ein Tokenizer?",
             "Ein Tokenizer zerlegt Text in Tokens, bevor das Netz ihn liest.",
         ),
-        pair(
+        QaPair::new(
             "attention",
             "Was ist Attention im Transformer?",
             "Attention gewichtet für jedes Token die anderen Tokens. Der Transformer stapelt \

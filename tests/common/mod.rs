@@ -11,21 +11,10 @@ pub mod small;
 
 use std::sync::OnceLock;
 
-use antwort::corpus::{Corpus, CorpusSource, QaPair};
+use antwort::corpus::{Corpus, CorpusSource};
 use antwort::embed::{E5Encoder, ModelFiles, TokenizerScope};
 use antwort::index::IndexDir;
 use antwort::search::{Answers, Mode, SearchOptions, Searcher, DEFAULT_FUSION};
-
-/// A pair with no section and no metadata.
-pub fn pair(id: &str, question: &str, answer: &str) -> QaPair {
-    QaPair {
-        id: id.into(),
-        section: String::new(),
-        question: question.into(),
-        answer: answer.into(),
-        metadata: Default::default(),
-    }
-}
 
 /// The model files, or a panic that says how to get them.
 pub fn models() -> ModelFiles {
