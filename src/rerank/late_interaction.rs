@@ -39,7 +39,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::ArrayView2;
 
 use crate::embed::{centre, dot, Encoding};
 use crate::error::{Error, IoContext, Result};
@@ -86,6 +86,8 @@ pub struct Quantizer {
     /// `restored[d][2]`), for [`Quantizer::decode`].
     outer: Vec<f32>,
     inner: Vec<f32>,
+    /// Each dimension's spread, squared: what a restored row's length is made of.
+    spread_squared: Vec<f32>,
 }
 
 impl Quantizer {
@@ -93,6 +95,7 @@ impl Quantizer {
         let restored: Vec<[f32; 4]> = spread.iter().map(|&s| LEVELS.map(|l| l * s)).collect();
         Quantizer {
             offset,
+            spread_squared: spread.iter().map(|s| s * s).collect(),
             spread,
             outer: restored.iter().map(|r| r[3]).collect(),
             inner: restored.iter().map(|r| r[2]).collect(),
@@ -493,17 +496,36 @@ impl TokenIndex {
     }
 
     /// A query's token states (unit-length rows of the index's dimension) made ready to meet
-    /// pairs' states: centred on the corpus's mean.
+    /// pairs' states: centred on the corpus's mean, and folded into the quantizer's terms so
+    /// that they meet a pair's codes without restoring its rows ([`DocTokens::maxsims_in`]).
     pub fn query(&self, query_tokens: &[f32]) -> QueryTokens {
-        let rows = query_tokens.len().checked_div(self.dim).unwrap_or(0);
-        let mut values = query_tokens[..rows * self.dim].to_vec();
-        for row in values.chunks_exact_mut(self.dim) {
+        let dim = self.dim;
+        let rows = query_tokens.len().checked_div(dim).unwrap_or(0);
+        let mut centred = query_tokens[..rows * dim].to_vec();
+        for row in centred.chunks_exact_mut(dim) {
             centre(row, &self.mean);
         }
+        let quantizer = &self.quantizer;
+        let offset: Vec<f32> = (quantizer.offset.iter().zip(&self.mean))
+            .map(|(o, m)| o - m)
+            .collect();
+        let scaled = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .zip(&quantizer.spread)
+                .map(|(x, s)| x * s)
+                .collect()
+        };
+        let mut weights = Vec::with_capacity((rows + 1) * dim);
+        for row in centred.chunks_exact(dim) {
+            weights.extend(scaled(row));
+        }
+        weights.extend(scaled(&offset));
         QueryTokens {
-            dim: self.dim,
+            dim,
             rows,
-            values,
+            against_offset: centred.chunks_exact(dim).map(|q| dot(q, &offset)).collect(),
+            offset_squared: dot(&offset, &offset),
+            weights,
         }
     }
 
@@ -599,12 +621,25 @@ fn damaged(path: &Path, why: &str) -> Error {
     )
 }
 
-/// A query's token states, centred on an index's mean ([`TokenIndex::query`]).
+/// A query's token states, centred on an index's mean ([`TokenIndex::query`]), in the terms in
+/// which they meet a stored row.
+///
+/// A stored row restores to `offset + gain × spread ⊙ level`, one of four levels a dimension;
+/// centred on the corpus's mean `m` it is `x = a + gain × spread ⊙ level` with `a = offset - m`.
+/// A centred query token `q` meets it as `(q·a + gain × (q ⊙ spread)·level) / |x|`, and
+/// `|x|² = |a|² + 2 gain (a ⊙ spread)·level + gain² (spread² ⊙ level)·level`. So the products
+/// run over the levels as stored, against weights computed once per query, and no row is
+/// restored, centred or normalised on the way.
 #[derive(Debug, Clone)]
 pub struct QueryTokens {
     dim: usize,
     rows: usize,
-    values: Vec<f32>,
+    /// `q ⊙ spread` for each query token, then `a ⊙ spread`: `rows + 1` rows of `dim`.
+    weights: Vec<f32>,
+    /// `q·a` for each query token.
+    against_offset: Vec<f32>,
+    /// `|a|²`.
+    offset_squared: f32,
 }
 
 /// One pair's stored token states, quantized: what late interaction reads of a candidate.
@@ -650,8 +685,7 @@ impl DocTokens<'_> {
     /// MaxSim: the mean over the query's tokens of their best cosine with one of the pair's
     /// tokens. Zero when either side has no tokens.
     ///
-    /// The pair's rows are restored into a buffer, then meet the query's in a matrix product,
-    /// which `matrixmultiply` runs with the CPU's widest vector instructions.
+    /// See [`DocTokens::maxsims_in`] for how.
     pub fn maxsim(&self, query: &QueryTokens) -> f32 {
         self.maxsim_in(query, &mut Vec::new())
     }
@@ -664,29 +698,126 @@ impl DocTokens<'_> {
 
     /// MaxSim against the whole pair and against its first unit alone, from one product of the
     /// query's rows with the pair's.
+    ///
+    /// The pair's codes are spread into their levels (one table look-up a byte) and meet the
+    /// query's weights in a matrix product, which `matrixmultiply` runs with the CPU's widest
+    /// vector instructions; each row's length and centring come from the same product
+    /// ([`QueryTokens`]). Restoring, centring and normalising every row first took longer than
+    /// the product itself.
     pub fn maxsims_in(&self, query: &QueryTokens, buffer: &mut Vec<f32>) -> MaxSims {
         let dim = self.quantizer.dim();
         let rows = self.rows();
         if query.rows == 0 || rows == 0 || query.dim != dim {
             return MaxSims::default();
         }
-        let query_rows = ArrayView2::from_shape((query.rows, dim), &query.values[..])
-            .expect("length is rows × dim");
-        self.restore_into(buffer);
-        let rows = ArrayView2::from_shape((rows, dim), &buffer[..]).expect("length is rows × dim");
-        let similarities = rows.dot(&query_rows.t());
-        let mean_best = |similarities: ArrayView2<f32>| {
-            let best = similarities.fold_axis(Axis(0), f32::NEG_INFINITY, |m, &x| m.max(x));
-            best.sum() / query.rows as f32
-        };
+        let weights = ArrayView2::from_shape((query.rows + 1, dim), &query.weights[..])
+            .expect("query rows + 1 × dim");
+        let mut best = vec![f32::NEG_INFINITY; query.rows];
+        let mut lead_best = None;
+        let row_bytes = code_bytes(dim);
+        let blocks = (self.codes.chunks(BLOCK_ROWS * row_bytes))
+            .zip(self.gains.chunks(BLOCK_ROWS * GAIN_BYTES));
+        for (block, (codes, gains)) in blocks.enumerate() {
+            let block_rows = gains.len() / GAIN_BYTES;
+            spread_levels(codes, dim, buffer);
+            let levels =
+                ArrayView2::from_shape((block_rows, dim), &buffer[..]).expect("rows × dim");
+            let products = levels.dot(&weights.t());
+            let products = products.as_slice().expect("a fresh product is contiguous");
+            for (row, ((levels, products), gain)) in (buffer.chunks_exact(dim))
+                .zip(products.chunks_exact(query.rows + 1))
+                .zip(gains.chunks_exact(GAIN_BYTES))
+                .enumerate()
+            {
+                if block * BLOCK_ROWS + row == self.lead {
+                    lead_best = Some(best.clone());
+                }
+                let gain = read_gain(gain);
+                let (products, against_offset) = products.split_at(query.rows);
+                let row_squared = weighted_squares(levels, &self.quantizer.spread_squared);
+                let length_squared = query.offset_squared
+                    + 2.0 * gain * against_offset[0]
+                    + gain * gain * row_squared;
+                // A row that restores to the mean itself is no direction: it meets every token
+                // at 0.
+                let inverse = if length_squared > 0.0 {
+                    length_squared.sqrt().recip()
+                } else {
+                    0.0
+                };
+                for ((best, &product), &q_offset) in
+                    best.iter_mut().zip(products).zip(&query.against_offset)
+                {
+                    *best = best.max((q_offset + gain * product) * inverse);
+                }
+            }
+        }
+        let mean = |best: &[f32]| best.iter().sum::<f32>() / query.rows as f32;
         MaxSims {
-            pair: mean_best(similarities.view()),
+            pair: mean(&best),
             lead: match self.lead {
                 0 => 0.0,
-                lead => mean_best(similarities.slice(ndarray::s![..lead, ..])),
+                _ => mean(lead_best.as_deref().unwrap_or(&best)),
             },
         }
     }
+}
+
+/// Rows spread into levels at a time: the buffer stays the size of one block however long the
+/// pair, and a block is still enough rows for the matrix product to run at speed.
+const BLOCK_ROWS: usize = 64;
+
+/// The level of each code of `codes` (rows of [`code_bytes`] bytes for `dim` dimensions), one
+/// `f32` a dimension, into `buffer`.
+fn spread_levels(codes: &[u8], dim: usize, buffer: &mut Vec<f32>) {
+    let row_bytes = code_bytes(dim);
+    let rows = codes.len() / row_bytes;
+    buffer.resize(rows * dim, 0.0);
+    for (row, codes) in buffer
+        .chunks_exact_mut(dim)
+        .zip(codes.chunks_exact(row_bytes))
+    {
+        let mut levels = row.chunks_exact_mut(DIMS_PER_BYTE);
+        for (four, &byte) in levels.by_ref().zip(codes) {
+            four.copy_from_slice(&LEVELS_OF_BYTE[usize::from(byte)]);
+        }
+        let tail = levels.into_remainder();
+        if let Some(&byte) = codes.get(dim / DIMS_PER_BYTE) {
+            let n = tail.len();
+            tail.copy_from_slice(&LEVELS_OF_BYTE[usize::from(byte)][..n]);
+        }
+    }
+}
+
+/// The four levels a code byte stands for, by byte: the first dimension in the lowest bits.
+const LEVELS_OF_BYTE: [[f32; DIMS_PER_BYTE]; 256] = {
+    let mut table = [[0.0; DIMS_PER_BYTE]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut slot = 0;
+        while slot < DIMS_PER_BYTE {
+            table[byte][slot] = LEVELS[(byte >> (2 * slot)) & 3];
+            slot += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// `Σ weights[d] × x[d]²`, in eight independent lanes (see [`dot`]).
+fn weighted_squares(x: &[f32], weights: &[f32]) -> f32 {
+    let (chunks_x, chunks_w) = (x.chunks_exact(8), weights.chunks_exact(8));
+    let tail: f32 = (chunks_x.remainder().iter())
+        .zip(chunks_w.remainder())
+        .map(|(x, w)| w * x * x)
+        .sum();
+    let mut lanes = [0.0f32; 8];
+    for (x, w) in chunks_x.zip(chunks_w) {
+        for i in 0..8 {
+            lanes[i] += w[i] * x[i] * x[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// A query's MaxSim against one pair's token states.
@@ -952,6 +1083,44 @@ mod tests {
         assert!((got.pair - reference(&query, &rows[..30], &mean)).abs() < 0.15);
         assert!((got.lead - reference(&query, &rows[..8], &mean)).abs() < 0.15);
         assert!(got.pair > got.lead + 0.3, "{got:?}");
+    }
+
+    /// MaxSim over the codes, with centring and length folded into the query's weights, is
+    /// MaxSim over the restored rows: for dimensions that do not fill a byte or a lane, and for
+    /// pairs longer than a block whose first unit ends inside a later block.
+    #[test]
+    fn maxsim_over_codes_is_maxsim_over_restored_rows() {
+        for (dim, units) in [(384, [70, 90]), (18, [3, 200]), (5, [130, 1])] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut rng = SmallRng::seed_from_u64(dim as u64);
+            let rows = model_like_rows(&mut rng, units[0] + units[1], dim);
+            let encodings = [&rows[..units[0]], &rows[units[0]..]].map(encoding);
+            let index = build(dir.path(), 1, &[0, 0], &encodings);
+            let query: Vec<Vec<f32>> = model_like_rows(&mut rng, 6, dim);
+            let got = index
+                .doc(0)
+                .maxsims_in(&index.query(&query.concat()), &mut Vec::new());
+
+            let mut restored = Vec::new();
+            index.doc(0).restore_into(&mut restored);
+            let centred: Vec<Vec<f32>> = (query.iter())
+                .map(|q| {
+                    let mut q = q.clone();
+                    centre(&mut q, index.mean());
+                    q
+                })
+                .collect();
+            let over = |rows: usize| {
+                let best = |q: &Vec<f32>| {
+                    (restored.chunks_exact(dim).take(rows))
+                        .map(|row| dot(q, row))
+                        .fold(f32::NEG_INFINITY, f32::max)
+                };
+                centred.iter().map(best).sum::<f32>() / centred.len() as f32
+            };
+            assert!((got.pair - over(usize::MAX)).abs() < 1e-5, "{dim}: {got:?}");
+            assert!((got.lead - over(units[0])).abs() < 1e-5, "{dim}: {got:?}");
+        }
     }
 
     proptest! {
