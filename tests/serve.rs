@@ -409,10 +409,10 @@ fn two_servers_follow_a_rebuild_by_a_third_process_without_a_failed_request() {
     let index = dir.path().join("index");
     let built = antwort(&index, &["index", "--corpus", corpus.to_str().unwrap()]);
     assert!(built.status.success(), "{}", stderr(&built));
-    // The second embeds two queries at once.
+    // The first embeds two queries at once (the default), the second one at a time.
     let servers = [
         Server::start(&index),
-        Server::start_with(&index, &["--sessions", "2"]),
+        Server::start_with(&index, &["--sessions", "1"]),
     ];
     let before: Vec<Value> = servers
         .iter()

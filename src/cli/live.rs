@@ -16,6 +16,9 @@ use antwort::explore::{self, map_svg, Topics};
 use antwort::index::IndexDir;
 use antwort::search::{Mode, Searcher};
 
+/// Requests running the pipeline at once, per core ([`LiveIndex::run`]).
+const RUNNING_PER_CORE: usize = 2;
+
 /// Answers (or related pairs) a request may ask for at most.
 pub const MAX_TOP_K: usize = 100;
 /// Characters of a query at most: the model reads 512 tokens of it anyway.
@@ -80,6 +83,12 @@ pub struct LiveIndex {
     live: RwLock<Arc<Live>>,
     encoder: Arc<E5Encoder>,
     dir: IndexDir,
+    /// Requests that run the pipeline at once: two a core, so that a core has the next stage
+    /// of one request to run while another waits for a session. The others wait their turn
+    /// in the order they came (tokio's semaphore is fair), rather than all running at once
+    /// and taking turns at the model's locks and the cores in whatever order the scheduler
+    /// picks, which kept a few requests waiting many times as long as the rest.
+    running: tokio::sync::Semaphore,
 }
 
 impl LiveIndex {
@@ -107,11 +116,25 @@ impl LiveIndex {
         let pairs = pairs.context("a server needs the pair space")?;
         let searcher =
             Searcher::new(index, Some(Box::new(Arc::clone(&encoder)))).with_pair_space(pairs);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(LiveIndex {
             live: RwLock::new(Arc::new(Live::new(searcher))),
             encoder,
             dir,
+            running: tokio::sync::Semaphore::new(RUNNING_PER_CORE * cores),
         })
+    }
+
+    /// Runs `work` (the pipeline: model, scans, MaxSim) on a thread made for blocking, once
+    /// its turn has come ([`LiveIndex::running`]).
+    pub async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, String> {
+        let _turn = (self.running.acquire().await).map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The generation to answer the next request from.

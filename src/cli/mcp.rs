@@ -65,13 +65,13 @@ struct Tools {
     tool_router: ToolRouter<Self>,
 }
 
-/// Runs `work` off the protocol's threads: it embeds and ranks.
+/// Runs `work` off the protocol's threads, in its turn: it embeds and ranks
+/// ([`LiveIndex::run`]).
 async fn blocking(
+    index: &LiveIndex,
     work: impl FnOnce() -> Result<CallToolResult, String> + Send + 'static,
 ) -> Result<CallToolResult, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| format!("the tool failed inside the server: {e}"))?
+    (index.run(work).await).map_err(|e| format!("the tool failed inside the server: {e}"))?
 }
 
 #[tool_router]
@@ -97,7 +97,7 @@ impl Tools {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         let live = self.index.live();
-        blocking(move || {
+        blocking(&self.index, move || {
             let searcher = &live.searcher;
             let options = SearchOptions::new(Mode::Rerank, k, DEFAULT_FUSION);
             let filter = Filter::new(conditions);
@@ -128,7 +128,7 @@ impl Tools {
     ) -> Result<CallToolResult, String> {
         let k = checked_top_k(arguments.top_k.unwrap_or(5))?;
         let live = self.index.live();
-        blocking(move || {
+        blocking(&self.index, move || {
             let doc = find(&live.searcher, &arguments.id)?;
             let pair = live.searcher.corpus().get(doc);
             let related = explore::related(live.searcher.pair_space(), doc, k);
@@ -161,7 +161,7 @@ impl Tools {
         Parameters(_): Parameters<TopicsArguments>,
     ) -> Result<CallToolResult, String> {
         let live = self.index.live();
-        blocking(move || {
+        blocking(&self.index, move || {
             let corpus = live.searcher.corpus();
             let topics: Vec<_> = (live.topics().0.topics.iter())
                 .map(|topic| {

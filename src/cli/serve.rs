@@ -54,9 +54,10 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
     /// Queries embedded at once: each is an ONNX session with its own copy of the model
-    /// (about 320 MB more each), sharing --threads. 2 on two cores raises the throughput of
-    /// concurrent clients by about half (docs/EVALUATION.md, "Serving").
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// (about 300 MB more each), sharing --threads. Two on the default two threads let two
+    /// clients' queries embed at once, which nearly doubles what concurrent clients get
+    /// answered on two cores; 1 saves the memory (docs/EVALUATION.md, "Serving").
+    #[arg(long, value_name = "N", default_value_t = 2)]
     pub sessions: usize,
     /// How often to look for a rebuilt index, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
@@ -315,7 +316,7 @@ async fn ask(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let live = server.live();
     let explain = request.explain;
-    blocking(move || {
+    blocking(&server, move || {
         let searcher = &live.searcher;
         let options = SearchOptions::new(mode, top_k, DEFAULT_FUSION);
         let filter = Filter::new(conditions);
@@ -335,11 +336,12 @@ async fn ask(
     .await
 }
 
-/// Runs `work` (the pipeline: model, scans, MaxSim) on a thread made for blocking.
+/// Runs `work` on the server's pipeline, in its turn ([`LiveIndex::run`]).
 async fn blocking<R: Send + 'static>(
+    server: &LiveIndex,
     work: impl FnOnce() -> Result<R, ApiError> + Send + 'static,
 ) -> Result<R, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
+    server.run(work).await.map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the request failed inside the server: {e}"),
@@ -382,7 +384,7 @@ async fn related(
     let top_k = checked_top_k(query.top_k).map_err(ApiError::bad_request)?;
     let live = server.live();
     let doc = find(&live, &id)?;
-    blocking(move || {
+    blocking(&server, move || {
         let pair = live.searcher.corpus().get(doc);
         let related = explore::related(live.searcher.pair_space(), doc, top_k);
         Ok(
@@ -395,7 +397,7 @@ async fn related(
 
 async fn topics(State(server): State<Shared>) -> Result<Response, ApiError> {
     let live = server.live();
-    blocking(move || {
+    blocking(&server, move || {
         let mut topics = serde_json::to_value(&live.topics().0)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         // Each point with its question, for a page to show what a point is.
@@ -412,7 +414,7 @@ async fn topics(State(server): State<Shared>) -> Result<Response, ApiError> {
 
 async fn topic_map(State(server): State<Shared>) -> Result<Response, ApiError> {
     let live = server.live();
-    blocking(move || match &live.topics().1 {
+    blocking(&server, move || match &live.topics().1 {
         Ok(svg) => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg.clone()).into_response()),
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
