@@ -670,6 +670,40 @@ mod tests {
             .collect()
     }
 
+    /// The head of the answers is the same however many are asked for: fusion normalises
+    /// over a fixed depth and the lift reorders a fixed window, so `eval`'s top 100 begins as
+    /// `ask`'s top 5 does, on a corpus deeper than both.
+    #[test]
+    fn the_head_of_the_answers_does_not_depend_on_how_many_are_asked_for() {
+        let words = [
+            "Modell", "Training", "Daten", "Tokens", "Gewichte", "Adapter", "Rauschen", "Bilder",
+            "Suche", "Vektoren", "Kontext", "Fenster", "Agent", "Werkzeug",
+        ];
+        let pairs: Vec<QaPair> = (0..150)
+            .map(|i| {
+                let (a, b, c) = (words[i % 14], words[(i / 3) % 14], words[(i * 7 + 1) % 14]);
+                QaPair::new(
+                    format!("pair-{i}"),
+                    format!("Wie hängen {a} und {b} zusammen?"),
+                    format!("{a} beeinflusst {b}, und {c} ebenso. {b} braucht {c}."),
+                )
+            })
+            .collect();
+        let (_dir, searcher) = searcher_of(pairs);
+        for query in [
+            "Adapter und Gewichte",
+            "Rauschen in Bildern",
+            "Kontext Fenster Agent",
+        ] {
+            let head = |top_k: usize| {
+                let options = SearchOptions::new(Mode::Rerank, top_k, DEFAULT_FUSION);
+                let answers = searcher.search(query, &options).unwrap();
+                ids(&searcher, &answers)[..5].to_vec()
+            };
+            assert_eq!(head(5), head(100), "{query}");
+        }
+    }
+
     #[test]
     fn every_mode_finds_the_pair_that_shares_the_words() {
         let (_dir, searcher) = searcher();
