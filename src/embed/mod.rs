@@ -157,19 +157,25 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot(a, b)
 }
 
-/// Dot product, summed in eight independent lanes: a plain `sum()` must add in order, which
-/// keeps the compiler from using vector instructions, and search and the topic map make
-/// thousands of these.
+/// Dot product, summed in eight independent lanes ([`sum_in_lanes`]).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    sum_in_lanes(a, b, |x, y| x * y)
+}
+
+/// `Σ term(a[i], b[i])`, summed in eight independent lanes: a plain `sum()` must add in order,
+/// which keeps the compiler from using vector instructions, and search, MaxSim and the topic
+/// map make thousands of these.
+#[inline(always)]
+pub fn sum_in_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = (chunks_a.remainder().iter())
         .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| term(x, y))
         .sum();
     let mut lanes = [0.0f32; 8];
     for (x, y) in chunks_a.zip(chunks_b) {
         for i in 0..8 {
-            lanes[i] += x[i] * y[i];
+            lanes[i] += term(x[i], y[i]);
         }
     }
     lanes.iter().sum::<f32>() + tail

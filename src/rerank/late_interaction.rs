@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::ArrayView2;
 
-use crate::embed::{centre, dot, Encoding};
+use crate::embed::{centre, dot, sum_in_lanes, Encoding};
 use crate::error::{Error, IoContext, Result};
 
 const MAGIC: &[u8; 8] = b"antwTOK6";
@@ -509,17 +509,10 @@ impl TokenIndex {
         let offset: Vec<f32> = (quantizer.offset.iter().zip(&self.mean))
             .map(|(o, m)| o - m)
             .collect();
-        let scaled = |v: &[f32]| -> Vec<f32> {
-            v.iter()
-                .zip(&quantizer.spread)
-                .map(|(x, s)| x * s)
-                .collect()
-        };
-        let mut weights = Vec::with_capacity((rows + 1) * dim);
-        for row in centred.chunks_exact(dim) {
-            weights.extend(scaled(row));
-        }
-        weights.extend(scaled(&offset));
+        // Each centred query row, then the offset, scaled by the spreads.
+        let weights: Vec<f32> = (centred.chunks_exact(dim).chain([&offset[..]]))
+            .flat_map(|row| row.iter().zip(&quantizer.spread).map(|(x, s)| x * s))
+            .collect();
         QueryTokens {
             dim,
             rows,
@@ -536,11 +529,35 @@ impl TokenIndex {
         let row_bytes = code_bytes(self.dim);
         DocTokens {
             quantizer: &self.quantizer,
-            mean: &self.mean,
             lead: self.lead(doc),
             gains: &self.bytes
                 [gains_at + GAIN_BYTES * span.start..gains_at + GAIN_BYTES * span.end],
             codes: &self.bytes[codes_at + row_bytes * span.start..codes_at + row_bytes * span.end],
+        }
+    }
+
+    /// The rows of pair `doc` as MaxSim meets them, one after another, into `buffer`: restored,
+    /// centred on the corpus's mean, of unit length. MaxSim itself never restores a row
+    /// ([`DocTokens::maxsims_in`]); this is the definition its tests check it against.
+    #[cfg(test)]
+    fn restore_into(&self, doc: usize, buffer: &mut Vec<f32>) {
+        let pair = self.doc(doc);
+        let dim = self.dim;
+        buffer.resize(pair.rows() * dim, 0.0);
+        let mut spread_codes = Vec::with_capacity(dim);
+        for ((row, gain), codes) in buffer
+            .chunks_exact_mut(dim)
+            .zip(pair.gains.chunks_exact(GAIN_BYTES))
+            .zip(pair.codes.chunks_exact(code_bytes(dim)))
+        {
+            (self.quantizer).decode(read_gain(gain), codes, row, &mut spread_codes);
+            row.iter_mut().zip(&self.mean).for_each(|(x, m)| *x -= m);
+            // `normalize` adds the squares one after another; `dot` in eight lanes.
+            let norm = dot(row, row).sqrt();
+            if norm > 0.0 {
+                let inverse = norm.recip();
+                row.iter_mut().for_each(|x| *x *= inverse);
+            }
         }
     }
 
@@ -646,7 +663,6 @@ pub struct QueryTokens {
 #[derive(Debug, Clone, Copy)]
 pub struct DocTokens<'a> {
     quantizer: &'a Quantizer,
-    mean: &'a [f32],
     /// Rows of the pair's first unit, its question when it has one: the first rows.
     lead: usize,
     /// [`GAIN_BYTES`] per row.
@@ -658,28 +674,6 @@ impl DocTokens<'_> {
     /// Token rows stored for the pair.
     pub fn rows(&self) -> usize {
         self.gains.len() / GAIN_BYTES
-    }
-
-    /// The pair's rows as MaxSim meets them, one after another, into `buffer`: restored,
-    /// centred on the corpus's mean, of unit length.
-    pub fn restore_into(&self, buffer: &mut Vec<f32>) {
-        let dim = self.quantizer.dim();
-        buffer.resize(self.rows() * dim, 0.0);
-        let mut spread_codes = Vec::with_capacity(dim);
-        for ((row, gain), codes) in buffer
-            .chunks_exact_mut(dim)
-            .zip(self.gains.chunks_exact(GAIN_BYTES))
-            .zip(self.codes.chunks_exact(code_bytes(dim)))
-        {
-            (self.quantizer).decode(read_gain(gain), codes, row, &mut spread_codes);
-            row.iter_mut().zip(self.mean).for_each(|(x, m)| *x -= m);
-            // `normalize` adds the squares one after another; `dot` in eight lanes.
-            let norm = dot(row, row).sqrt();
-            if norm > 0.0 {
-                let inverse = norm.recip();
-                row.iter_mut().for_each(|x| *x *= inverse);
-            }
-        }
     }
 
     /// MaxSim: the mean over the query's tokens of their best cosine with one of the pair's
@@ -734,7 +728,8 @@ impl DocTokens<'_> {
                 }
                 let gain = read_gain(gain);
                 let (products, against_offset) = products.split_at(query.rows);
-                let row_squared = weighted_squares(levels, &self.quantizer.spread_squared);
+                let row_squared =
+                    sum_in_lanes(levels, &self.quantizer.spread_squared, |x, s| s * x * x);
                 let length_squared = query.offset_squared
                     + 2.0 * gain * against_offset[0]
                     + gain * gain * row_squared;
@@ -803,22 +798,6 @@ const LEVELS_OF_BYTE: [[f32; DIMS_PER_BYTE]; 256] = {
     }
     table
 };
-
-/// `Σ weights[d] × x[d]²`, in eight independent lanes (see [`dot`]).
-fn weighted_squares(x: &[f32], weights: &[f32]) -> f32 {
-    let (chunks_x, chunks_w) = (x.chunks_exact(8), weights.chunks_exact(8));
-    let tail: f32 = (chunks_x.remainder().iter())
-        .zip(chunks_w.remainder())
-        .map(|(x, w)| w * x * x)
-        .sum();
-    let mut lanes = [0.0f32; 8];
-    for (x, w) in chunks_x.zip(chunks_w) {
-        for i in 0..8 {
-            lanes[i] += w[i] * x[i] * x[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
 
 /// A query's MaxSim against one pair's token states.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -1007,8 +986,7 @@ mod tests {
         let mut restored = Vec::new();
         let (mut worst, mut sum) = (f32::MAX, 0.0);
         for (doc, chunk) in rows.chunks(40).enumerate() {
-            let tokens = index.doc(doc);
-            tokens.restore_into(&mut restored);
+            index.restore_into(doc, &mut restored);
             for (original, restored) in chunk.iter().zip(restored.chunks_exact(384)) {
                 let mut centred = original.clone();
                 centre(&mut centred, &mean);
@@ -1102,7 +1080,7 @@ mod tests {
                 .maxsims_in(&index.query(&query.concat()), &mut Vec::new());
 
             let mut restored = Vec::new();
-            index.doc(0).restore_into(&mut restored);
+            index.restore_into(0, &mut restored);
             let centred: Vec<Vec<f32>> = (query.iter())
                 .map(|q| {
                     let mut q = q.clone();
