@@ -150,7 +150,8 @@ pub struct Hit {
     pub question_matches: Vec<Range<usize>>,
 }
 
-/// Time spent in each stage of one query.
+/// Time spent in each stage of one query. The lexical arm runs while the query is embedded
+/// (in the modes that do both), so the stages can add up to more than the query took.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
     #[serde(serialize_with = "as_millis")]
@@ -337,32 +338,60 @@ impl Searcher {
         let top_k = options.top_k.min(pairs);
         let depth = options.depth.max(top_k).min(pairs);
 
-        let mut encoding = None;
-        if options.mode.needs_embedder() {
-            let encoder = self.encoder.as_deref().ok_or_else(|| {
+        let encoder = if options.mode.needs_embedder() {
+            Some(self.encoder.as_deref().ok_or_else(|| {
                 Error::Usage(format!(
                     "mode {} needs the embedding model",
                     options.mode.name()
                 ))
-            })?;
+            })?)
+        } else {
+            None
+        };
+        // BM25 needs no embedding, so it runs on a thread of its own while the query is
+        // embedded: the embedding is most of a query's time, and BM25 over a large corpus
+        // is the next largest part (docs/EVALUATION.md, "Speed").
+        let ask_lexical = || -> Result<(Retrieved, Duration)> {
+            if options.mode == Mode::Dense {
+                return Ok((Retrieved::default(), Duration::ZERO));
+            }
             let started = Instant::now();
-            encoding = Some(self.encode(encoder, query)?);
-            timings.embed = started.elapsed();
-        }
+            let lexical = RetrievalQuery {
+                text: query,
+                encoding: None,
+                allowed,
+            };
+            let result = self.index.lexical.retrieve(&lexical, depth)?;
+            Ok((result, started.elapsed()))
+        };
+        let embed = |encoder: &dyn Encoder| -> Result<(Encoding, Duration)> {
+            let started = Instant::now();
+            let encoding = self.encode(encoder, query)?;
+            Ok((encoding, started.elapsed()))
+        };
+        let ((lexical, lexical_took), encoding) = match encoder {
+            None => (ask_lexical()?, None),
+            Some(encoder) if options.mode == Mode::Dense => (ask_lexical()?, Some(embed(encoder)?)),
+            Some(encoder) => std::thread::scope(|scope| {
+                let lexical = scope.spawn(ask_lexical);
+                let encoding = embed(encoder);
+                let lexical = lexical
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                Ok::<_, Error>((lexical?, Some(encoding?)))
+            })?,
+        };
+        timings.lexical = lexical_took;
+        let encoding = encoding.map(|(encoding, took)| {
+            timings.embed = took;
+            encoding
+        });
         let retrieval = RetrievalQuery {
             text: query,
             encoding: encoding.as_ref(),
             allowed,
         };
 
-        let lexical = if options.mode == Mode::Dense {
-            Retrieved::default()
-        } else {
-            let started = Instant::now();
-            let result = self.index.lexical.retrieve(&retrieval, depth)?;
-            timings.lexical = started.elapsed();
-            result
-        };
         let dense = if options.mode.needs_embedder() {
             let started = Instant::now();
             let arm = DenseRetriever {

@@ -277,7 +277,7 @@ impl<'a> Report<'a> {
                 .map_or(String::new(), |m| format!("model load {m:.0} ms, "));
             writeln!(
                 out,
-                "{}terms {:?} · coverage {:.2} · {load}embed {:.1} ms, bm25 {:.2} ms, hnsw {:.2} ms, \
+                "{}terms {:?} · coverage {:.2} · {load}embed {:.1} ms, bm25 {:.2} ms (meanwhile), dense {:.2} ms, \
                  fusion {:.2} ms, {} {:.2} ms{}",
                 style.dim,
                 explain.terms,

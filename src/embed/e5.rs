@@ -172,6 +172,13 @@ fn fetch_hint(root: &Path) -> String {
     }
 }
 
+/// The session setting that sends ONNX Runtime's idle threads to sleep at once. By default
+/// they spin for a while after each run, waiting for the next; a query's embedding is followed
+/// by the dense scan and MaxSim, which want those cores, and on two cores the spinning made
+/// the full pipeline at 47k pairs 1.3 times slower (docs/EVALUATION.md, "Speed"). A build's
+/// batches lose nothing measurable without it.
+pub const NO_SPINNING: (&str, &str) = ("session.intra_op.allow_spinning", "0");
+
 /// ONNX Runtime allows one environment per process; every embedder shares it.
 pub fn ort_environment(files: &ModelFiles) -> Result<ort::environment::Environment> {
     static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> =
@@ -325,6 +332,7 @@ impl E5Encoder {
                     let options = InitOptionsUserDefined::new()
                         .with_max_length(MAX_TOKENS)
                         .with_intra_threads((threads / sessions).max(1))
+                        .with_session_config(NO_SPINNING.0, NO_SPINNING.1)
                         .with_environment(environment.clone());
                     TextEmbedding::try_new_from_user_defined(model, options)
                 })

@@ -15,10 +15,10 @@ mod hashing;
 pub mod vocabulary;
 
 pub use e5::ort_environment;
-pub use e5::ORT_LIBRARY;
 pub use e5::{
     E5Encoder, ModelFiles, TokenizerScope, FETCH_COMMAND, MAX_TOKENS, MODEL_DIR_ENV, MODEL_SUBDIR,
 };
+pub use e5::{NO_SPINNING, ORT_LIBRARY};
 pub use hashing::HashingEncoder;
 
 /// A text as the model saw it.

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{Candidate, RerankQuery, Reranker};
 use crate::corpus::QaPair;
-use crate::embed::{ort_environment, ModelFiles};
+use crate::embed::{ort_environment, ModelFiles, NO_SPINNING};
 use crate::error::{Error, Result};
 
 /// Environment variable naming the reranker directory (the CLI's `--reranker DIR`).
@@ -68,6 +68,7 @@ impl CrossEncoder {
         let options = RerankInitOptionsUserDefined::new()
             .with_max_length(MAX_TOKENS)
             .with_intra_threads(threads.max(1))
+            .with_session_config(NO_SPINNING.0, NO_SPINNING.1)
             .with_environment(ort_environment(models)?);
         // From the file, not from memory: exports over 2 GB (bge-reranker-v2-m3) keep their
         // weights in `model.onnx_data` beside it, which ONNX Runtime finds only this way.
