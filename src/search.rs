@@ -733,6 +733,39 @@ mod tests {
         }
     }
 
+    /// BM25 runs on its own thread while the query is embedded: what it finds there, under a
+    /// filter too, is what it finds alone, and both stages are timed.
+    #[test]
+    fn bm25_beside_the_embedding_answers_as_bm25_alone() {
+        let (_dir, searcher) = searcher();
+        let pairs = searcher.corpus().len();
+        let every = Allowed::from_docs(pairs, 0..pairs);
+        let some = Allowed::from_docs(pairs, [0, 2]);
+        for allowed in [None, Some(&every), Some(&some)] {
+            let ranks = |mode: Mode| {
+                let options = SearchOptions::new(mode, 4, DEFAULT_FUSION);
+                let answers =
+                    (searcher.search_within("Gewichte Adapter trainiert", &options, allowed))
+                        .unwrap();
+                let mut ranks: Vec<(usize, usize)> = (answers.hits.iter())
+                    .filter_map(|h| Some((h.lexical?.rank, h.doc)))
+                    .collect();
+                ranks.sort_unstable();
+                (ranks, answers.timings)
+            };
+            let (alone, _) = ranks(Mode::Bm25);
+            assert!(!alone.is_empty(), "{allowed:?}");
+            for mode in [Mode::Hybrid, Mode::Rerank] {
+                let (beside, timings) = ranks(mode);
+                assert_eq!(beside, alone, "{mode:?}, {allowed:?}");
+                assert!(
+                    !timings.embed.is_zero() && !timings.lexical.is_zero(),
+                    "{mode:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_mode_finds_the_pair_that_shares_the_words() {
         let (_dir, searcher) = searcher();

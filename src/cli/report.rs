@@ -275,10 +275,16 @@ impl<'a> Report<'a> {
             let load = explain
                 .model_load_ms
                 .map_or(String::new(), |m| format!("model load {m:.0} ms, "));
+            // BM25 runs while the query is embedded, when a mode does both.
+            let beside = if t.embed.is_zero() || t.lexical.is_zero() {
+                ""
+            } else {
+                " beside it"
+            };
             writeln!(
                 out,
-                "{}terms {:?} · coverage {:.2} · {load}embed {:.1} ms, bm25 {:.2} ms (meanwhile), dense {:.2} ms, \
-                 fusion {:.2} ms, {} {:.2} ms{}",
+                "{}terms {:?} · coverage {:.2} · {load}embed {:.1} ms, bm25 {:.2} ms{beside}, \
+                 dense {:.2} ms, fusion {:.2} ms, {} {:.2} ms{}",
                 style.dim,
                 explain.terms,
                 self.lexical_coverage,
