@@ -352,9 +352,6 @@ impl Searcher {
         // embedded: the embedding is most of a query's time, and BM25 over a large corpus
         // is the next largest part (docs/EVALUATION.md, "Speed").
         let ask_lexical = || -> Result<(Retrieved, Duration)> {
-            if options.mode == Mode::Dense {
-                return Ok((Retrieved::default(), Duration::ZERO));
-            }
             let started = Instant::now();
             let lexical = RetrievalQuery {
                 text: query,
@@ -371,7 +368,10 @@ impl Searcher {
         };
         let ((lexical, lexical_took), encoding) = match encoder {
             None => (ask_lexical()?, None),
-            Some(encoder) if options.mode == Mode::Dense => (ask_lexical()?, Some(embed(encoder)?)),
+            Some(encoder) if options.mode == Mode::Dense => (
+                (Retrieved::default(), Duration::ZERO),
+                Some(embed(encoder)?),
+            ),
             Some(encoder) => std::thread::scope(|scope| {
                 let lexical = scope.spawn(ask_lexical);
                 let encoding = embed(encoder);
@@ -743,7 +743,8 @@ mod tests {
         let some = Allowed::from_docs(pairs, [0, 2]);
         for allowed in [None, Some(&every), Some(&some)] {
             let ranks = |mode: Mode| {
-                let options = SearchOptions::new(mode, 4, DEFAULT_FUSION);
+                // Every pair, so that each mode lists every pair BM25 found.
+                let options = SearchOptions::new(mode, pairs, DEFAULT_FUSION);
                 let answers =
                     (searcher.search_within("Gewichte Adapter trainiert", &options, allowed))
                         .unwrap();
