@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! units ──▶ rows ──▶ points::PointStore   floats + byte codes, mapped: the scan, exact
+//!                │                         (coarse::CoarseCodes: half a byte a dimension,
+//!                │                          for the scans of a large store's warm queries)
 //!                └─▶ graph::Graph         HNSW over the same rows, built for large corpora
 //! ```
 //!
@@ -23,6 +25,7 @@
 //! when the index was built with one, through the graph; which one is the build's choice
 //! ([`GraphPolicy`]): below [`GRAPH_FROM_ROWS`] rows the scan is exact and no slower.
 
+mod coarse;
 mod graph;
 mod points;
 

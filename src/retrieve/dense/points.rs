@@ -7,14 +7,20 @@
 //! exactly ([`PointStore::nearest`]). A flat scan is what a one-shot `ask` can afford at all
 //! (nothing to load but a map) and, up to a few hundred thousand points, what a warm query
 //! should do too: it is exact, and no slower than a graph search with a list long enough to
-//! come near exact (docs/EVALUATION.md, "Scale").
+//! come near exact (docs/EVALUATION.md, "Scale"). A large store that answers many queries
+//! scans a copy at half a byte a dimension instead ([`super::coarse`]), since the scan is
+//! bound by how many bytes it reads.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use rayon::prelude::*;
 
+use super::coarse::{CoarseCodes, CoarseQuery};
 use crate::embed::dot;
 use crate::error::{Error, IoContext, Result};
 
@@ -31,6 +37,12 @@ const RESCORE_FACTOR: usize = 4;
 const RESCORE_EXTRA: usize = 64;
 /// Points a scan task covers: enough to amortise a task, few enough to share two cores.
 const SCAN_CHUNK: usize = 8192;
+/// Rows from which a store scans a coarse copy of itself ([`CoarseCodes`]) from its second
+/// query on: below, the byte scan takes a millisecond or two and stays exact.
+const COARSE_FROM_ROWS: usize = 50_000;
+/// The coarse scan keeps this many times what the byte scan keeps for rescoring: it ranks less
+/// finely.
+const COARSE_FACTOR: usize = 2;
 
 /// A point found for a query: its row in the store and its exact similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +57,10 @@ pub(crate) struct PointStore {
     dim: usize,
     rows: usize,
     backing: Backing,
+    /// The coarse copy of a large store, made at its second query: a one-shot `ask` would
+    /// spend more making it than it saves.
+    coarse: OnceLock<CoarseCodes>,
+    answered: AtomicBool,
 }
 
 enum Backing {
@@ -75,6 +91,8 @@ impl PointStore {
                 scales,
                 codes: codes.concat(),
             },
+            coarse: OnceLock::new(),
+            answered: AtomicBool::new(false),
         }
     }
 
@@ -104,9 +122,11 @@ impl PointStore {
         }
     }
 
-    /// The `k` rows nearest to `query` among those `keep` accepts, best first, exactly: every
-    /// row's similarity through its codes, then the best [`RESCORE_FACTOR`]` · k` rescored
-    /// in full precision.
+    /// The `k` rows nearest to `query` among those `keep` accepts, best first: every row's
+    /// similarity through its codes, then the best [`RESCORE_FACTOR`]` · k` rescored in full
+    /// precision. Exact up to [`COARSE_FROM_ROWS`] rows; beyond, from the store's second query
+    /// on, the coarse copy ranks the rows and twice as many are rescored, which finds the
+    /// exact nearest but for a unit in a few thousand (docs/EVALUATION.md, "Scale").
     pub(crate) fn nearest(
         &self,
         query: &[f32],
@@ -116,9 +136,14 @@ impl PointStore {
         if k == 0 || query.len() != self.dim {
             return Vec::new();
         }
-        let (scales, codes) = self.scales_and_codes();
-        let scan_query = ScanQuery::new(query);
-        let rescored = RESCORE_FACTOR * k + RESCORE_EXTRA;
+        let scanner = match self.coarse_codes() {
+            Some(coarse) => Scanner::Coarse(coarse, coarse.query(query)),
+            None => Scanner::Bytes(self.scales_and_codes(), ScanQuery::new(query)),
+        };
+        let rescored = match scanner {
+            Scanner::Coarse(..) => COARSE_FACTOR * (RESCORE_FACTOR * k + RESCORE_EXTRA),
+            Scanner::Bytes(..) => RESCORE_FACTOR * k + RESCORE_EXTRA,
+        };
         // Each task keeps its chunk's best, so that no similarity of every row is kept at all.
         let mut approximate: Vec<(usize, f32)> = (0..self.rows.div_ceil(SCAN_CHUNK))
             .into_par_iter()
@@ -126,8 +151,7 @@ impl PointStore {
                 let start = chunk * SCAN_CHUNK;
                 let end = (start + SCAN_CHUNK).min(self.rows);
                 let mut similarities = vec![0.0f32; end - start];
-                let codes = &codes[start * self.dim..end * self.dim];
-                scan(&scan_query, codes, &scales[start..end], &mut similarities);
+                scanner.scan(self.dim, start..end, &mut similarities);
                 let mut best: Vec<(usize, f32)> = (start..end)
                     .zip(similarities)
                     .filter(|&(row, _)| keep(row))
@@ -142,6 +166,24 @@ impl PointStore {
             approximate.into_iter().map(|(row, _)| row).collect(),
             k,
         )
+    }
+
+    /// The coarse copy, for a store of at least [`COARSE_FROM_ROWS`] rows that has answered a
+    /// query before.
+    fn coarse_codes(&self) -> Option<&CoarseCodes> {
+        if self.rows < COARSE_FROM_ROWS {
+            return None;
+        }
+        if let Some(coarse) = self.coarse.get() {
+            return Some(coarse);
+        }
+        if !self.answered.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.coarse.get_or_init(|| {
+            let (scales, codes) = self.scales_and_codes();
+            CoarseCodes::derive(self.dim, scales, codes)
+        }))
     }
 
     /// The `k` rows nearest to `query` by brute force in full precision: the reference that
@@ -210,6 +252,8 @@ impl PointStore {
             dim,
             rows,
             backing: Backing::Mapped { vectors, codes },
+            coarse: OnceLock::new(),
+            answered: AtomicBool::new(false),
         };
         if !store
             .scales_and_codes()
@@ -260,6 +304,26 @@ fn map(path: &Path, magic: &[u8; 8]) -> Result<(Mmap, usize, usize)> {
     let u32_at = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().expect("four bytes"));
     let (dim, rows) = (u32_at(8) as usize, u32_at(12) as usize);
     Ok((map, dim, rows))
+}
+
+/// How a scan ranks the rows before the best are rescored.
+enum Scanner<'a> {
+    /// Every row's byte codes, with their scales.
+    Bytes((&'a [f32], &'a [i8]), ScanQuery),
+    Coarse(&'a CoarseCodes, CoarseQuery),
+}
+
+impl Scanner<'_> {
+    /// The approximate similarity of each of `rows` (of `dim` dimensions) to the query.
+    fn scan(&self, dim: usize, rows: Range<usize>, out: &mut [f32]) {
+        match self {
+            Scanner::Bytes((scales, codes), query) => {
+                let codes = &codes[rows.start * dim..rows.end * dim];
+                scan(query, codes, &scales[rows], out);
+            }
+            Scanner::Coarse(coarse, query) => coarse.scan(query, rows, out),
+        }
+    }
 }
 
 /// Cuts `scored` down to its `n` best, in no particular order.
@@ -424,6 +488,25 @@ pub(crate) mod tests {
             let scanned = store.nearest(query, 50, &|_| true);
             assert_eq!(scanned, store.exact_nearest(query, 50));
         }
+    }
+
+    /// A large store scans its byte codes at its first query and a coarse copy from its
+    /// second on, and still finds the exact nearest.
+    #[test]
+    fn a_large_store_scans_a_coarse_copy_from_its_second_query() {
+        let (dim, rows) = (32, COARSE_FROM_ROWS);
+        let store = PointStore::new(dim, unit_vectors(rows, dim, 13));
+        let queries = unit_vectors(20, dim, 7);
+        for (i, query) in queries.chunks_exact(dim).enumerate() {
+            let scanned = store.nearest(query, 50, &|_| true);
+            assert_eq!(store.coarse.get().is_some(), i > 0);
+            assert_eq!(scanned, store.exact_nearest(query, 50), "query {i}");
+        }
+        let query = store.vector(3).to_vec();
+        let odd = store.nearest(&query, 20, &|row| row % 2 == 1);
+        assert_eq!(odd.len(), 20);
+        assert!(odd.iter().all(|n| n.row % 2 == 1));
+        assert_eq!(store.nearest(&query, 1, &|_| true)[0].row, 3);
     }
 
     /// The byte products cannot saturate, even for codes a build never writes (-128 in a
