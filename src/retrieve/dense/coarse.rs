@@ -196,21 +196,16 @@ fn scan_avx2(query: &CoarseQuery, codes: &[u8], out: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::points::encode;
     use super::super::points::tests::unit_vectors;
     use super::*;
     use crate::embed::dot;
 
     /// Byte codes of `vectors` as the point store makes them.
     fn byte_codes(vectors: &[f32], dim: usize) -> (Vec<f32>, Vec<i8>) {
-        let mut scales = Vec::new();
-        let mut codes = Vec::new();
-        for row in vectors.chunks_exact(dim) {
-            let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let scale = largest / 127.0;
-            scales.push(scale);
-            codes.extend(row.iter().map(|x| (x / scale).round() as i8));
-        }
-        (scales, codes)
+        let (scales, codes): (Vec<f32>, Vec<Vec<i8>>) =
+            vectors.chunks_exact(dim).map(encode).unzip();
+        (scales, codes.concat())
     }
 
     /// Every instruction set gives the same integer sums, for a width that leaves part of a

@@ -268,7 +268,7 @@ impl PointStore {
 }
 
 /// A row's scale (its largest magnitude over 127) and codes.
-fn encode(row: &[f32]) -> (f32, Vec<i8>) {
+pub(super) fn encode(row: &[f32]) -> (f32, Vec<i8>) {
     let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let scale = largest / 127.0;
     let codes = row
